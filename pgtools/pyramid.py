@@ -95,6 +95,10 @@ def images_per_chunk(channels: int, resolution: int, compat: bool) -> int:
     return max(1, CHUNK_BYTES // image_bytes)
 
 
+def _attr_text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def partial_path(target: Path) -> Path:
     """Where an unfinished pyramid is written: hidden, next to the target, never looking complete."""
     return target.with_name(f".{target.name}.partial")
@@ -160,7 +164,7 @@ class PyramidWriter:
             shape = (self.channels, r, r)
             file.create_dataset(
                 level_name(r), shape=(size, *shape), maxshape=(None, *shape), dtype=np.uint8,
-                chunks=(images_per_chunk(self.channels, r, compat), *shape),
+                chunks=(self._chunk_images(r, compat), *shape),
                 compression=compression, compression_opts=level,
             )
         file.attrs.update(
@@ -171,18 +175,21 @@ class PyramidWriter:
         file.attrs["images_written"] = 0
         return file
 
+    def _chunk_images(self, resolution: int, compat: bool) -> int:
+        per_chunk = images_per_chunk(self.channels, resolution, compat)
+        return per_chunk if compat or not self.count else min(per_chunk, self.count)
+
     def _check_resumable(self, file: h5py.File, attrs: dict) -> None:
         top = file.get(level_name(self.resolution))
+        problem = None
         if top is None or top.shape[1] != self.channels:
-            file.close()
-            raise PgtoolsError(f"cannot resume from {self.temp}: it holds a different pyramid; delete it to start again")
+            problem = "it holds a different pyramid"
         for key, value in attrs.items():
-            if key != "command" and value is not None and key in file.attrs and file.attrs[key] != value:
-                file.close()
-                raise PgtoolsError(
-                    f"cannot resume from {self.temp}: it was started with {key}={file.attrs[key]!r}, "
-                    f"not {value!r}; delete it to start again"
-                )
+            if key not in ("command", "options") and value is not None and key in file.attrs and file.attrs[key] != value:
+                problem = f"it was started with {key}={_attr_text(file.attrs[key])!r}, not {value!r}"
+        if problem:
+            file.close()
+            raise PgtoolsError(f"cannot resume from {self.temp}: {problem}; delete it to start again")
 
     def __enter__(self) -> "PyramidWriter":
         return self

@@ -19,7 +19,7 @@ class Commands(click.Group):
         super().add_command(cmd, name)
 
 
-@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110, "terminal_width": 110})
 @click.version_option(__version__, prog_name="pgtools")
 def main() -> None:
     """Datasets and training for Progressive Growing of GANs.
