@@ -1,0 +1,213 @@
+"""Writing a pyramid: blocks of images in, every level out, renamed into place only when complete."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+import h5py
+import numpy as np
+
+from pgtools import __version__
+from pgtools.atomic import check_target
+from pgtools.errors import PgtoolsError
+from pgtools.pyramid.format import (
+    BLOCK_BYTES, DEFAULT_COMPRESSION, images_per_chunk, is_power_of_two, labels_path, level_name,
+    level_resolutions, parse_compression, partial_path,
+)
+from pgtools.pyramid.levels import lod_levels
+
+Progress = Callable[[int], None]
+
+
+def _attr_text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class PyramidWriter:
+    """Write a pyramid under a temporary name and rename it into place when complete.
+
+    Use as a context manager; feed uint8 (n, C, S, S) batches to :meth:`add`. A block that ends with
+    an exception removes the unfinished file, except with ``keep_partial``, which keeps it for
+    ``resume``: reopening then continues after the last image written (:attr:`num_written`).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        resolution: int,  # top level R, a power of two
+        channels: int,  # 1 or 3
+        count: int | None = None,  # images to expect; None: grow as they come
+        attrs: dict | None = None,  # extra root attributes (command, options, source)
+        overwrite: bool = False,  # replace an existing file at path
+        compression: str = DEFAULT_COMPRESSION,  # none, lzf or gzip-N
+        compat: bool = False,  # the original's chunking and gzip-4
+        resume: bool = False,  # continue an unfinished file left by keep_partial
+        keep_partial: bool = False,  # on failure keep the unfinished file for resume
+        progress: Progress | None = None,  # called with the number of images just written
+    ) -> None:
+        if not is_power_of_two(resolution):
+            raise PgtoolsError(f"resolution must be a power of two, got {resolution}")
+        if channels not in (1, 3):
+            raise PgtoolsError(f"channels must be 1 or 3, got {channels}")
+        self.path = Path(path)
+        self.resolution, self.channels, self.count = resolution, channels, count
+        self.progress = progress
+        self.keep_partial = keep_partial
+        check_target(self.path, overwrite)
+        self.temp = partial_path(self.path)
+        compression, level = parse_compression("gzip-4" if compat else compression)
+        self.file = self._open(resume, attrs or {}, compression, level, compat)
+        self.num_written = int(self.file.attrs["images_written"])
+        self._pending: list[np.ndarray] = []
+        self._pending_count = 0
+        self._block = max(1, BLOCK_BYTES // (channels * resolution * resolution))
+
+    def _open(self, resume: bool, attrs: dict, compression, level, compat: bool) -> h5py.File:
+        if resume and self.temp.exists():
+            try:
+                file = h5py.File(self.temp, "r+")
+            except OSError as err:
+                raise PgtoolsError(f"cannot resume from {self.temp}: {err}; delete it to start again") from err
+            self._check_resumable(file, attrs)
+            return file
+        file = h5py.File(self.temp, "w")
+        size = self.count or 0
+        for r in level_resolutions(self.resolution):
+            shape = (self.channels, r, r)
+            file.create_dataset(
+                level_name(r), shape=(size, *shape), maxshape=(None, *shape), dtype=np.uint8,
+                chunks=(self._chunk_images(r, compat), *shape),
+                compression=compression, compression_opts=level,
+            )
+        file.attrs.update(
+            {"pgtools_version": __version__, "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds")}
+        )
+        file.attrs.update({key: value for key, value in attrs.items() if value is not None})
+        file.attrs["complete"] = False
+        file.attrs["images_written"] = 0
+        return file
+
+    def _chunk_images(self, resolution: int, compat: bool) -> int:
+        per_chunk = images_per_chunk(self.channels, resolution, compat)
+        return per_chunk if compat or not self.count else min(per_chunk, self.count)
+
+    def _check_resumable(self, file: h5py.File, attrs: dict) -> None:
+        top = file.get(level_name(self.resolution))
+        problem = None
+        if top is None or top.shape[1] != self.channels:
+            problem = "it holds a different pyramid"
+        for key, value in attrs.items():
+            if key not in ("command", "options") and value is not None and key in file.attrs and file.attrs[key] != value:
+                problem = f"it was started with {key}={_attr_text(file.attrs[key])!r}, not {value!r}"
+        if problem:
+            file.close()
+            raise PgtoolsError(f"cannot resume from {self.temp}: {problem}; delete it to start again")
+
+    def __enter__(self) -> "PyramidWriter":
+        return self
+
+    def add(self, images: np.ndarray) -> None:
+        """Queue a uint8 (n, C, S, S) batch; levels are computed and written in large blocks."""
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != self.channels:
+            raise ValueError(f"expected uint8 (n, {self.channels}, S, S) images, got {images.dtype} {images.shape}")
+        self._pending.append(images)
+        self._pending_count += len(images)
+        if self._pending_count >= self._block:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every queued image and record the count, so that a resume continues after them."""
+        if not self._pending:
+            return
+        batch = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending, self._pending_count = [], 0
+        start, stop = self.num_written, self.num_written + len(batch)
+        for r, level in lod_levels(batch, self.resolution).items():
+            dataset = self.file[level_name(r)]
+            if dataset.shape[0] < stop:
+                dataset.resize(stop, axis=0)
+            dataset[start:stop] = level
+        self.num_written = stop
+        self.file.attrs["images_written"] = stop
+        self.file.flush()
+        if self.progress:
+            self.progress(len(batch))
+
+    def set_labels(self, labels: np.ndarray) -> None:
+        """Store one-hot float32 labels inside the file (the sidecar .npy is written on close)."""
+        self.labels = np.asarray(labels, dtype=np.float32)
+        if "labels" in self.file:
+            del self.file["labels"]
+        self.file.create_dataset("labels", data=self.labels)
+
+    def set_attrs(self, attrs: dict) -> None:
+        """Add root attributes (e.g. counts known only at the end)."""
+        self.file.attrs.update(attrs)
+
+    def _finish(self) -> None:
+        self.flush()
+        if self.count is not None and self.num_written != self.count:
+            raise PgtoolsError(f"expected {self.count} images but the source produced {self.num_written}")
+        for r in level_resolutions(self.resolution):
+            self.file[level_name(r)].resize(self.num_written, axis=0)
+        labels = getattr(self, "labels", None)
+        if labels is not None and len(labels) != self.num_written:
+            raise PgtoolsError(f"{len(labels)} labels for {self.num_written} images")
+        self.file.attrs["complete"] = True
+        self.file.close()
+        if labels is not None:
+            sidecar = labels_path(self.path)
+            temp = partial_path(sidecar)
+            with open(temp, "wb") as handle:
+                np.save(handle, labels)
+            os.replace(temp, sidecar)
+        os.replace(self.temp, self.path)
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            try:
+                self._finish()
+                return
+            except BaseException:
+                self._discard()
+                raise
+        if self.keep_partial:
+            try:
+                self.flush()
+            finally:
+                self.file.close()
+        else:
+            self._discard()
+
+    def _discard(self) -> None:
+        try:
+            self.file.close()
+        finally:
+            self.temp.unlink(missing_ok=True)
+
+
+def write_pyramid(
+    path: str | os.PathLike,
+    batches: Iterable[np.ndarray],
+    *,
+    resolution: int,
+    channels: int,
+    count: int | None = None,
+    labels: np.ndarray | None = None,
+    **writer_options,
+) -> int:
+    """Write every batch into a new pyramid at ``path``; returns the number of images written.
+
+    ``writer_options`` are those of :class:`PyramidWriter` (attrs, overwrite, compression, compat,
+    progress).
+    """
+    with PyramidWriter(path, resolution=resolution, channels=channels, count=count, **writer_options) as writer:
+        for batch in batches:
+            writer.add(batch)
+        if labels is not None:
+            writer.set_labels(labels)
+    return writer.num_written
