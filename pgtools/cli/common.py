@@ -71,6 +71,7 @@ def write_source(output: str, source: Source, *, overwrite: bool, compression: s
                        progress=progress, **writer_options) as writer:
         for batch in source.batches:
             writer.add(batch)
+        writer.set_attrs({key: value for key, value in source.attrs.items() if value is not None})
         if source.labels is not None:
             writer.set_labels(source.labels)
     progress.close()

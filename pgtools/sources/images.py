@@ -1,0 +1,160 @@
+"""Image files for the folder sources: listing, cheap header checks in parallel, decoding.
+
+Only 8-bit grayscale (Pillow mode ``L``) and 8-bit RGB are accepted; pixels are taken exactly as
+Pillow decodes them (``np.asarray(PIL.Image.open(path))``, as the original did).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+
+import numpy as np
+import PIL.Image
+
+from pgtools.errors import PgtoolsError
+from pgtools.parallel import ordered_map
+
+T = TypeVar("T")
+ACCEPTED = "8-bit grayscale (L) or 8-bit RGB"
+MODE_CHANNELS = {"L": 1, "RGB": 3}
+MODE_NAMES = {
+    "RGBA": "RGB with alpha", "LA": "grayscale with alpha", "P": "palette", "PA": "palette with alpha",
+    "1": "1-bit black and white", "I;16": "16-bit grayscale", "I;16B": "16-bit grayscale", "I": "32-bit integer",
+    "F": "32-bit float",
+}
+TASK_BYTES = 16 * 2**20  # decoded pixels returned by one worker task
+MAX_TASK_IMAGES = 256
+HEADERS_PER_TASK = 512
+
+
+@dataclass(frozen=True)
+class Header:
+    """What an image file's header says, read without decoding the pixels."""
+
+    path: Path
+    width: int
+    height: int
+    channels: int  # 1 or 3
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    @property
+    def kind(self) -> str:
+        return "grayscale" if self.channels == 1 else "RGB"
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+def images_per_task(image_bytes: int) -> int:
+    """How many decoded images one worker task returns: about TASK_BYTES, 1 to MAX_TASK_IMAGES."""
+    return max(1, min(MAX_TASK_IMAGES, TASK_BYTES // max(1, image_bytes)))
+
+
+def list_files(folder: str | os.PathLike, pattern: str = "*") -> list[Path]:
+    """Files matching ``pattern`` in ``folder`` sorted by name, hidden ones skipped (as ``glob``)."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise PgtoolsError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise PgtoolsError(f"{folder}: not a folder")
+    paths = sorted(str(path) for path in folder.glob(pattern) if not path.name.startswith("."))
+    return [Path(path) for path in paths]
+
+
+def _mode_description(image: PIL.Image.Image) -> str | None:
+    """None for an accepted mode, else a description such as ``RGBA (RGB with alpha)``."""
+    rawmode = ""
+    if image.tile:
+        args = image.tile[0][3]
+        rawmode = args if isinstance(args, str) else (args[0] if args and isinstance(args[0], str) else "")
+    if image.mode in MODE_CHANNELS and ";16" not in rawmode:
+        return None
+    if image.mode in MODE_CHANNELS:
+        return f"{rawmode} (16 bits per channel)"
+    return f"{image.mode} ({MODE_NAMES[image.mode]})" if image.mode in MODE_NAMES else image.mode
+
+
+def _open(path: Path) -> PIL.Image.Image:
+    if path.is_dir():
+        raise PgtoolsError(f"{path} is a folder, not an image file")
+    try:
+        image = PIL.Image.open(path)
+    except PIL.UnidentifiedImageError:
+        raise PgtoolsError(f"{path}: not an image file (Pillow cannot identify it)") from None
+    except OSError as err:
+        raise PgtoolsError(f"{path}: cannot read ({err})") from None
+    mode = _mode_description(image)
+    if mode is not None:
+        image.close()
+        raise PgtoolsError(f"{path}: mode {mode} is not accepted; images must be {ACCEPTED}")
+    return image
+
+
+def read_header(path: Path) -> Header:
+    """Size and channels from the file header (Pillow's lazy open); raises for unusable files."""
+    with _open(path) as image:
+        return Header(path, image.width, image.height, MODE_CHANNELS[image.mode])
+
+
+def check_alike(headers: list[Header]) -> None:
+    """Raise naming the first file whose size or channels differ from the first file's."""
+    first = headers[0]
+    for header in headers[1:]:
+        if (header.width, header.height) != (first.width, first.height):
+            raise PgtoolsError(
+                f"{header.path} is {header.size} but the first image {first.path.name} is {first.size}; "
+                f"all images must have the same size"
+            )
+        if header.channels != first.channels:
+            raise PgtoolsError(
+                f"{header.path} is {header.kind} but the first image {first.path.name} is {first.kind}; "
+                f"all images must be grayscale or all RGB"
+            )
+
+
+def _read_headers(paths: list[Path]) -> list[Header]:
+    return [read_header(path) for path in paths]
+
+
+def scan_headers(paths: Sequence[Path], *, workers: int | None = None) -> list[Header]:
+    """Every file's header, in order, read in parallel; the first unusable file raises."""
+    workers = workers if len(paths) > HEADERS_PER_TASK else 0  # a pool is not worth starting for one task
+    tasks = batched(paths, HEADERS_PER_TASK)
+    return [header for chunk in ordered_map(_read_headers, tasks, workers=workers) for header in chunk]
+
+
+def load_pixels(path: Path) -> np.ndarray:
+    """Decoded uint8 pixels as Pillow gives them: (H, W) grayscale or (H, W, 3) RGB."""
+    with _open(path) as image:
+        try:
+            return np.asarray(image)
+        except (OSError, SyntaxError, ValueError) as err:
+            raise PgtoolsError(f"{path}: cannot decode ({err})") from None
+
+
+def decode_files(
+    paths: Sequence[Path],
+    load: Callable[[Path], np.ndarray],  # picklable: one path -> uint8 (C, S, S)
+    *,
+    image_bytes: int,  # bytes of one decoded image, to size the worker tasks
+    workers: int | None = None,  # processes; None: all cores; 0 or 1: this process
+) -> Iterator[np.ndarray]:
+    """Apply ``load`` to every path in a worker pool; yields uint8 (n, C, S, S) batches in order."""
+    tasks = batched(paths, images_per_task(image_bytes))
+    return ordered_map(functools.partial(_load_batch, load), tasks, workers=workers)
+
+
+def _load_batch(load: Callable[[Path], np.ndarray], paths: list[Path]) -> np.ndarray:
+    return np.stack([load(path) for path in paths])
