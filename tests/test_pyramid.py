@@ -243,3 +243,13 @@ def test_reader_rejects_non_pyramids(tmp_path):
     with Pyramid(_write(tmp_path / "ok.h5", np.zeros((2, 3, 4, 4), np.uint8)) and tmp_path / "ok.h5") as pyramid:
         with pytest.raises(PgtoolsError, match=r"no 8x8 level \(levels: 1, 2, 4\)"):
             pyramid.read(8)
+
+
+def test_default_chunking_holds_whole_images_and_shrinks_when_compressed(tmp_path):
+    images = np.zeros((200, 3, 64, 64), dtype=np.uint8)
+    _write(tmp_path / "n.h5", images)
+    _write(tmp_path / "g.h5", images, compression="gzip-1")
+    with h5py.File(tmp_path / "n.h5") as plain, h5py.File(tmp_path / "g.h5") as packed:
+        assert [plain[f"data{r}x{r}"].chunks[0] for r in (64, 32, 16, 4)] == [5, 21, 85, 200]  # 64 KiB, capped at N
+        assert [packed[f"data{r}x{r}"].chunks[0] for r in (64, 32, 16, 4)] == [1, 1, 5, 85]  # 4 KiB
+        assert plain["data64x64"].compression is None and packed["data64x64"].compression_opts == 1

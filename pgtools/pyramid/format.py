@@ -9,7 +9,8 @@ from pgtools.errors import PgtoolsError
 
 COMPRESSIONS = ("none", "lzf") + tuple(f"gzip-{level}" for level in range(1, 10))
 DEFAULT_COMPRESSION = "none"
-CHUNK_BYTES = 64 * 1024  # default chunks hold as many whole images as fit in this many bytes
+CHUNK_BYTES = 64 * 1024  # uncompressed chunks hold as many whole images as fit in this many bytes
+COMPRESSED_CHUNK_BYTES = 4 * 1024  # compressed chunks are smaller: a random read unpacks a whole chunk
 BLOCK_BYTES = 64 * 1024 * 1024  # images processed together, counted at the top level
 
 
@@ -39,12 +40,13 @@ def parse_compression(name: str) -> tuple[str | None, int | None]:
     return "gzip", int(name.split("-")[1])
 
 
-def images_per_chunk(channels: int, resolution: int, compat: bool) -> int:
-    """Images per HDF5 chunk: the original's 128-byte rule in compat mode, else up to CHUNK_BYTES."""
+def images_per_chunk(channels: int, resolution: int, compat: bool, compressed: bool = False) -> int:
+    """Images per HDF5 chunk: the original's 128-byte rule in compat mode, else whole images up to
+    CHUNK_BYTES (COMPRESSED_CHUNK_BYTES when compressed)."""
     image_bytes = channels * resolution * resolution
     if compat:
         return -(-128 // image_bytes)
-    return max(1, CHUNK_BYTES // image_bytes)
+    return max(1, (COMPRESSED_CHUNK_BYTES if compressed else CHUNK_BYTES) // image_bytes)
 
 
 def partial_path(target: Path) -> Path:

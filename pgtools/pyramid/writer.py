@@ -80,7 +80,7 @@ class PyramidWriter:
             shape = (self.channels, r, r)
             file.create_dataset(
                 level_name(r), shape=(size, *shape), maxshape=(None, *shape), dtype=np.uint8,
-                chunks=(self._chunk_images(r, compat), *shape),
+                chunks=(self._chunk_images(r, compat, compression is not None), *shape),
                 compression=compression, compression_opts=level,
             )
         file.attrs.update(
@@ -91,8 +91,8 @@ class PyramidWriter:
         file.attrs["images_written"] = 0
         return file
 
-    def _chunk_images(self, resolution: int, compat: bool) -> int:
-        per_chunk = images_per_chunk(self.channels, resolution, compat)
+    def _chunk_images(self, resolution: int, compat: bool, compressed: bool) -> int:
+        per_chunk = images_per_chunk(self.channels, resolution, compat, compressed)
         return per_chunk if compat or not self.count else min(per_chunk, self.count)
 
     def _check_resumable(self, file: h5py.File, attrs: dict) -> None:
