@@ -27,6 +27,13 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _set_default_mode(path: Path, full: int) -> None:
+    """Give a temporary the permissions a plain open()/mkdir() would (mkstemp makes it private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, full & ~umask)
+
+
 @contextmanager
 def atomic_output(target: str | os.PathLike, *, overwrite: bool = False, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` when the block succeeds.
@@ -44,6 +51,7 @@ def atomic_output(target: str | os.PathLike, *, overwrite: bool = False, is_dir:
         handle, name = tempfile.mkstemp(prefix=prefix, suffix=".partial", dir=target.parent)
         os.close(handle)
         temp = Path(name)
+    _set_default_mode(temp, 0o777 if is_dir else 0o666)
     try:
         yield temp
         if is_dir and target.exists():

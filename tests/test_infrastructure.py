@@ -46,6 +46,19 @@ def test_atomic_directory_replaces_only_when_done(tmp_path):
     assert os.listdir(target) == ["new"]
 
 
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        with atomic_output(tmp_path / "f") as temp:
+            temp.write_bytes(b"x")
+        with atomic_output(tmp_path / "d", is_dir=True):
+            pass
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
 def test_atomic_needs_an_existing_folder(tmp_path):
     with pytest.raises(PgtoolsError, match="folder .*nope does not exist"):
         with atomic_output(tmp_path / "nope" / "x"):

@@ -35,19 +35,22 @@ def quiet_option(func: Callable) -> Callable:
     return option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")(func)
 
 
-def output_options(func: Callable) -> Callable:
-    """--overwrite, --compression, --compat, --workers and --quiet for every create_* command."""
+def writer_options(func: Callable) -> Callable:
+    """--overwrite, --compression and --compat: how a pyramid is written."""
     decorators = [
         option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists."),
         option("--compression", type=click.Choice(COMPRESSIONS), default=DEFAULT_COMPRESSION, show_default=True,
                help="HDF5 compression of every level (uncompressed reads fastest)."),
         option("--compat", is_flag=True, help="The original h5tool's chunking and gzip-4, exactly."),
-        workers_option,
-        quiet_option,
     ]
     for decorate in reversed(decorators):
         func = decorate(func)
     return func
+
+
+def output_options(func: Callable) -> Callable:
+    """--overwrite, --compression, --compat, --workers and --quiet for every create_* command."""
+    return writer_options(workers_option(quiet_option(func)))
 
 
 def command_line() -> str:

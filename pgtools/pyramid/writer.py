@@ -23,6 +23,8 @@ Progress = Callable[[int], None]
 
 
 def _attr_text(value):
+    if isinstance(value, np.generic):
+        return value.item()
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -144,6 +146,11 @@ class PyramidWriter:
             del self.file["labels"]
         self.file.create_dataset("labels", data=self.labels)
 
+    @property
+    def attrs(self) -> dict:
+        """The file's root attributes so far (those of the earlier run when resuming)."""
+        return dict(self.file.attrs)
+
     def set_attrs(self, attrs: dict) -> None:
         """Add root attributes (e.g. counts known only at the end)."""
         self.file.attrs.update(attrs)
@@ -180,6 +187,8 @@ class PyramidWriter:
                 self.flush()
             finally:
                 self.file.close()
+                if self.num_written == 0:
+                    self.temp.unlink(missing_ok=True)
         else:
             self._discard()
 
