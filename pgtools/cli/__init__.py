@@ -31,9 +31,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from pgtools.cli import celeba_hq, datasets, tools
+    from pgtools.cli import celeba_hq, datasets, metrics, tools, train
 
-    for module in (datasets, celeba_hq, tools):
+    for module in (datasets, celeba_hq, tools, train, metrics):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -59,12 +59,15 @@ class WGANGPLoss:
         resolution: int,  # working resolution r
         alpha: float,  # fade-in weight of the newest block
         gp_halvings: int,  # floor(lod) = log2(final_resolution / r), see below
+        u: Tensor | None = None,  # per-sample weights (N,) in [0, 1); None: torch.rand
     ) -> tuple[Tensor, dict[str, float]]:
         """``L_D = D(fake) − D(real) + λ (‖∇D(x̂)‖ / 2^gp_halvings − 1)² + ε D(real)²``.
 
         x̂ = real + u (fake − real) with u ~ U[0, 1) per sample, drawn from torch's RNG on the
-        reals' device; the fakes are generated without gradient. The conditional variant adds
-        ``cond_weight`` × (cross-entropy on reals + on fakes), both against ``labels``.
+        reals' device unless given (a trainer passes its own seeded draws so that results do not
+        depend on the number of ranks); the fakes are generated without gradient. The
+        conditional variant adds ``cond_weight`` × (cross-entropy on reals + on fakes), both
+        against ``labels``.
 
         ``gp_halvings`` makes the penalty the one the original takes at full resolution. The
         original feeds D nearest-upscaled full-size images, so a gradient per working pixel is
@@ -83,7 +86,9 @@ class WGANGPLoss:
         real_scores, real_logits = self._scores(reals, alpha)
         fake_scores, fake_logits = self._scores(fakes, alpha)
 
-        u = torch.rand(reals.shape[0], 1, 1, 1, device=reals.device, dtype=reals.dtype)
+        if u is None:
+            u = torch.rand(reals.shape[0], device=reals.device, dtype=reals.dtype)
+        u = u.to(device=reals.device, dtype=reals.dtype).reshape(-1, 1, 1, 1)
         mixed = (reals.detach() + u * (fakes - reals.detach())).requires_grad_(True)
         mixed_scores, _ = self._scores(mixed, alpha)
         (grad,) = torch.autograd.grad(mixed_scores.sum(), mixed, create_graph=True)

@@ -1,0 +1,286 @@
+"""The Progressive GAN training loop: schedule, ticks, snapshots, metrics and resume.
+
+Time is counted in images shown to D (``nimg``; kimg = nimg / 1000). Step ``t`` trains at
+``schedule.at(nimg / 1000)`` with one D step (the feed's minibatch ``t``) and one G step (its own
+latents), then updates G's moving average. Status lines, checkpoints, grids and metrics fall on
+multiples of their kimg intervals. Everything a step draws is a pure function of (seed, t), so a
+run resumed from a checkpoint continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from pgtools.errors import PgtoolsError
+from pgtools.models import checkpoint as ckpt
+from pgtools.models.config import TrainConfig, validate
+from pgtools.models.data import RealImageFeed
+from pgtools.models.distributed import World, setup, shutdown
+from pgtools.models.networks import Discriminator, Generator
+from pgtools.models.plots import draw_curves
+from pgtools.models.schedule import Phase
+from pgtools.models.rundir import RunDir, create_run_dir
+from pgtools.models.snapshots import Judge
+from pgtools.models.step import Trainer, draw_inputs
+from pgtools.models.ticks import Tick, status_line
+
+Report = Callable[[str], None]
+CURVES = "training_curves.png"
+
+
+def network_kwargs(config: TrainConfig) -> dict[str, dict]:
+    """Constructor arguments of G and D for a config (saved in every checkpoint)."""
+    shared = dict(resolution=config.resolution, channels=config.channels, num_classes=config.num_classes,
+                  fmap_base=config.fmap_base, fmap_max=config.fmap_max)
+    return {"G": dict(shared, latent_dim=config.latent_dim),
+            "D": dict(shared, mbstd_group_size=config.mbstd_group_size)}
+
+
+def build_networks(config: TrainConfig, device: torch.device) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """G, D and G_ema (a copy of G) initialised from the run's seed, without touching the global RNG."""
+    kwargs = network_kwargs(config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        G, D = Generator(**kwargs["G"]), Discriminator(**kwargs["D"])
+    G_ema = Generator(**kwargs["G"])
+    G_ema.load_state_dict(G.state_dict())
+    memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+    nets = [net.to(device, memory_format=memory_format) for net in (G, D, G_ema)]
+    nets[2].eval().requires_grad_(False)
+    return nets[0], nets[1], nets[2]
+
+
+def _crossed(before: int, after: int, interval_kimg: float) -> bool:
+    """True when ``after`` images reach a multiple of the interval that ``before`` had not."""
+    interval = max(1, round(interval_kimg * 1000))
+    return after // interval > before // interval
+
+
+class _Run:
+    """One training session (fresh or resumed) of one process."""
+
+    def __init__(self, config: TrainConfig, world: World, run: RunDir, report: Report | None) -> None:
+        self.config, self.world, self.run, self.report = config, world, run, report
+        self.schedule = validate(config, world.world_size)
+        self.total_nimg = round(config.total_kimg * 1000)
+        self.G, self.D, self.G_ema = build_networks(config, world.device)
+        self.trainer = Trainer(self.G, self.D, self.G_ema, config=config, world=world)
+        cache = int(config.cache_gb * 2**30 / world.local_world_size)
+        self.feed = RealImageFeed(config.dataset, cache_bytes=cache, mirror=config.mirror, seed=config.seed,
+                                  rank=world.rank, world_size=world.world_size,
+                                  stream_workers=config.data_workers, device=world.device)
+        self.judge = Judge(config, world.device) if world.is_main else None
+        self.step = self.nimg = self.tick_number = 0
+        self.elapsed = 0.0
+        self.history: list[dict] = []
+        self.metric_results: list[dict] = []
+        self.last_checkpoint: Path | None = None
+
+    def say(self, line: str) -> None:
+        """Log a line and hand it to the report callback (rank 0 only)."""
+        if self.world.is_main:
+            self.run.log(line)
+            if self.report is not None:
+                self.report(line)
+
+    def phase(self) -> Phase:
+        """Where the schedule stands after ``nimg`` images (exact arithmetic)."""
+        return self.schedule.at(Fraction(self.nimg, 1000))
+
+    # -- starting --------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """A fresh run: config.json, reals.png and the first fakes grid."""
+        self.run.write_config(self.config.to_json())
+        if self.judge is not None:
+            self.run.save_grid("reals.png", self.judge.grid_reals, self.judge.columns)
+            self._fakes_grid()
+        self.say(f"training {self.config.run_name} in {self.run.path} on {self.world.device} "
+                 f"({self.world.world_size} process{'es' if self.world.world_size > 1 else ''})")
+
+    def restore(self, path: Path) -> None:
+        """Continue from a checkpoint: networks, optimizers, position, RNG states, history."""
+        state = ckpt.load_checkpoint(path)  # on the CPU: load_state_dict copies to the device
+        if state["networks"] != network_kwargs(self.config):
+            raise PgtoolsError(f"{path}: its networks {state['networks']} do not match the config's "
+                               f"{network_kwargs(self.config)}")
+        for name in ("G", "D", "G_ema"):
+            getattr(self, name).load_state_dict(state[name])
+        self.trainer.load_state_dict(state["trainer"])
+        position, progress = state["position"], state["progress"]
+        self.step, self.nimg = position["step"], position["nimg"]
+        self.tick_number, self.elapsed = progress["tick"], progress["elapsed"]
+        self.history, self.metric_results = progress["history"], progress["metrics"]
+        ckpt.set_rng_state(state["rng"])
+        self.run.truncate_stats(self.nimg / 1000)
+        self.run.remove_partials()
+        self.run.write_config(self.config.to_json())
+        self.last_checkpoint = path
+        phase = self.phase()
+        self.say(f"resumed from {path} at kimg {self.nimg / 1000:.3f} (step {self.step}, "
+                 f"{phase.resolution}x{phase.resolution}, alpha {phase.alpha:.3f})")
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def train(self) -> None:
+        """Run steps until ``total_kimg``, with ticks, grids, metrics and checkpoints on the way."""
+        if self.nimg >= self.total_nimg:
+            self.say(f"nothing to do: the run is at kimg {self.nimg / 1000:.3f} of {self.config.total_kimg}")
+            return
+        tick = Tick(self.nimg)
+        session_start = time.perf_counter()
+        elapsed_before = self.elapsed
+        while self.nimg < self.total_nimg:
+            phase = self.phase()
+            inputs = draw_inputs(self.feed, phase, self.step, config=self.config, world=self.world,
+                                 channels_last=self.config.channels_last)
+            tick.add(self.trainer.step(phase, inputs))
+            if self.trainer.bad_steps >= self.config.max_bad_steps:
+                self._diverged(f"the losses were NaN or infinite for {self.trainer.bad_steps} consecutive steps")
+            before, self.nimg, self.step = self.nimg, self.nimg + phase.minibatch, self.step + 1
+            self.elapsed = elapsed_before + time.perf_counter() - session_start
+            done = self.nimg >= self.total_nimg
+            tick_ended = done or _crossed(before, self.nimg, self.config.tick_kimg)
+            if tick_ended:
+                self._end_tick(tick, phase)
+            self._periodic(before, done)
+            if tick_ended:
+                tick = Tick(self.nimg)  # started after the snapshots: their time is not training time
+
+    def _periodic(self, before: int, done: bool) -> None:
+        """Grids, metrics and checkpoints whose interval ends at this step."""
+        config = self.config
+        if done or _crossed(before, self.nimg, config.image_snapshot_kimg):
+            self._fakes_grid()
+        if config.metrics and (done or _crossed(before, self.nimg, config.metrics_kimg)):
+            self._metrics()
+        if done or _crossed(before, self.nimg, config.snapshot_kimg):
+            self._checkpoint()
+
+    def _end_tick(self, tick: Tick, phase: Phase) -> None:
+        self.tick_number += 1
+        record = tick.close(nimg=self.nimg, total_nimg=self.total_nimg, phase=phase, world=self.world,
+                            tick=self.tick_number, step=self.step, elapsed=self.elapsed)
+        record["skipped_steps"] = self.trainer.skipped_steps
+        if not self.trainer.weights_finite():
+            self._diverged("the network weights became NaN or infinite")
+        self.history.append({k: record[k] for k in ("kimg", "resolution", "D/loss", "G/loss")})
+        if self.world.is_main:
+            self.run.append_stats(record, nimg=self.nimg)
+        self.say(status_line(record))
+
+    def _diverged(self, what: str) -> None:
+        kept = (f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint
+                else "no checkpoint was written yet")
+        raise PgtoolsError(f"training stopped at kimg {self.nimg / 1000:.3f}: {what}; {kept} "
+                           f"(try a lower --lr, or --resume to retry from the checkpoint)")
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def _fakes_grid(self) -> None:
+        if self.judge is not None:
+            images = self.judge.fakes_grid(self.G_ema, self.phase())
+            self.run.save_grid(f"fakes{self.nimg // 1000:06d}.png", images, self.judge.columns)
+
+    def _metrics(self) -> None:
+        if self.judge is None:
+            return
+        phase = self.phase()
+        results = self.judge.metrics(self.G_ema, phase)
+        record = {"kimg": round(self.nimg / 1000, 3), "step": self.step, "resolution": phase.resolution,
+                  "alpha": round(phase.alpha, 4), "metrics": results}
+        self.metric_results.append(record)
+        self.run.append_stats(record, nimg=self.nimg)
+        from pgtools.models.metrics import format_metrics
+
+        self.say(f"metrics at kimg {record['kimg']}: " + format_metrics(results).replace("\n", "; "))
+
+    def _checkpoint(self) -> None:
+        """Write a network snapshot and point latest.pt at it; never a diverging state."""
+        if self.trainer.bad_steps or not self.trainer.weights_finite():
+            self.say(f"checkpoint at kimg {self.nimg / 1000:.3f} skipped: the last steps were not finite")
+            return
+        if not self.world.is_main:
+            return
+        path = ckpt.save_checkpoint(self._state(), self.run.path / ckpt.snapshot_name(self.nimg))
+        ckpt.link_latest(path)
+        ckpt.prune_snapshots(self.run.path, self.config.keep_snapshots)
+        self.last_checkpoint = path
+        if self.history:
+            draw_curves(self.history, self.run.path / CURVES)
+        self.say(f"saved {path.name} (kimg {self.nimg / 1000:.3f})")
+
+    def _state(self) -> dict:
+        phase = self.phase()
+        return {
+            "config": self.config.to_json(),
+            "networks": network_kwargs(self.config),
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "trainer": self.trainer.state_dict(),
+            "position": {"step": self.step, "nimg": self.nimg, "kimg": self.nimg / 1000,
+                         "resolution": phase.resolution, "alpha": phase.alpha, "lod": phase.lod,
+                         "phase_index": phase.phase_index},
+            "rng": ckpt.rng_state(),
+            "progress": {"tick": self.tick_number, "elapsed": self.elapsed, "history": self.history,
+                         "metrics": self.metric_results},
+        }
+
+    def close(self) -> None:
+        self.feed.close()
+        self.run.close()
+
+
+def _run_dir(config: TrainConfig, resume: Path | None, world: World) -> RunDir:
+    """The run directory: ``resume`` or a new numbered one made by rank 0 (shared with the others)."""
+    if resume is not None:
+        return RunDir(resume, enabled=world.is_main)
+    path = [str(create_run_dir(config.outdir, config.run_name)) if world.is_main else None]
+    if world.world_size > 1:
+        dist.broadcast_object_list(path, src=0)
+    return RunDir(path[0], enabled=world.is_main)
+
+
+def train(
+    config: TrainConfig,  # the run's settings (see pgtools.models.config.resolve_config)
+    *,
+    resume: str | Path | None = None,  # a run directory to continue (its latest.pt); None: a new run
+    report: Report | None = None,  # receives one status line per tick and notable events (rank 0)
+    world: World | None = None,  # None: read torchrun's environment (one process without it)
+) -> Path:
+    """Train (or continue) a Progressive GAN; returns the run directory.
+
+    Raises:
+        PgtoolsError: bad settings or data, or training diverged (the last good checkpoint stays).
+    """
+    own_world = world is None
+    world = world or setup(config.device)
+    if world.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes per phase: let cuDNN pick its fastest kernels
+    session = None
+    try:
+        resume_dir = Path(resume) if resume is not None else None
+        checkpoint = ckpt.find_checkpoint(resume_dir) if resume_dir is not None else None
+        run = _run_dir(config, resume_dir, world)
+        session = _Run(config, world, run, report)
+        if checkpoint is not None:
+            session.restore(checkpoint)
+        else:
+            session.begin()
+        session.train()
+        return run.path
+    except BaseException as err:
+        if session is not None:
+            session.run.log(f"stopped: {type(err).__name__}: {err}")
+        raise
+    finally:
+        if session is not None:
+            session.close()
+        if own_world:
+            shutdown()
