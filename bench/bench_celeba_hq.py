@@ -40,6 +40,7 @@ from pgtools.sources.celeba_hq.create_deltas import create_deltas  # noqa: E402
 from pgtools.sources.celeba_hq.deltas import apply_delta, decrypt_delta, derive_key, member_name, zip_name  # noqa: E402
 from pgtools.sources.celeba_hq.inputs import load_inputs, read_landmarks  # noqa: E402
 from pgtools.sources.celeba_hq.synthetic import Face, smooth_target, write_celeba  # noqa: E402
+from synthetic import peak_rss_mib  # noqa: E402
 
 CASES = ("baseline: 1 process, 1 thread", "pgtools: 1 worker", "pgtools: all workers")
 
@@ -139,8 +140,7 @@ def run_case(name: str, celeba: Path, deltas: Path, workers: int | None) -> dict
         assert builder.stats.exact == count
     return {
         "images": count, "seconds": time.perf_counter() - start, "cpu_seconds": _cpu_seconds() - cpu_start,
-        "rss_self_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rss_children_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        **peak_rss_mib(),
     }
 
 

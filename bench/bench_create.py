@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import PIL.Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthetic import write_pngs  # noqa: E402
+from synthetic import peak_rss_mib, write_pngs  # noqa: E402
 
 from pgtools.parallel import default_workers  # noqa: E402
 from pgtools.pyramid import write_pyramid  # noqa: E402
@@ -62,8 +61,7 @@ def run_case(name: str, folder: Path, target: Path, workers: int | None) -> dict
     seconds = time.perf_counter() - start
     return {
         "images": count, "seconds": seconds, "bytes": target.stat().st_size,
-        "rss_self_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "rss_children_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        **peak_rss_mib(),
     }
 
 

@@ -51,3 +51,11 @@ def synthetic_batches(count: int, side: int = 128, batch: int = 500):
 def write_synthetic_pyramid(path: Path, count: int, side: int = 128, **options) -> None:
     """A pyramid of ``count`` synthetic images (options go to ``write_pyramid``)."""
     write_pyramid(path, synthetic_batches(count, side), resolution=side, channels=3, count=count, **options)
+
+
+def peak_rss_mib() -> dict[str, float]:
+    """Peak resident memory so far of this process and of its finished children, in MiB."""
+    import resource
+
+    return {"rss_self_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_children_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
