@@ -176,9 +176,9 @@ def display(file: str, start: int, stop: int | None, step: int, resolution: int 
     Example:
       pgtools display celeba-128x128.h5 --start 100 --step 10
     """
-    no_window = "no display available here; use `pgtools grid FILE out.png` or `pgtools extract FILE DIR` instead"
+    instead = "use `pgtools grid FILE out.png` or `pgtools extract FILE DIR` instead"
     if not _has_display():
-        raise PgtoolsError(no_window)
+        raise PgtoolsError(f"no display available here; {instead}")
     import cv2
 
     with Pyramid(file) as pyramid:
@@ -194,7 +194,7 @@ def display(file: str, start: int, stop: int | None, step: int, resolution: int 
                 if key == 27:
                     break
         except cv2.error as err:
-            raise PgtoolsError(f"cannot open a window ({str(err).strip().splitlines()[-1]}); {no_window.split('; ')[1]}") from None
+            raise PgtoolsError(f"cannot open a window ({str(err).strip().splitlines()[-1]}); {instead}") from None
         finally:
             cv2.destroyAllWindows()
 

@@ -64,6 +64,7 @@ class PyramidWriter:
         compression, level = parse_compression("gzip-4" if compat else compression)
         self.file = self._open(resume, attrs or {}, compression, level, compat)
         self.num_written = int(self.file.attrs["images_written"])
+        self.labels: np.ndarray | None = None
         self._pending: list[np.ndarray] = []
         self._pending_count = 0
         self._block = max(1, BLOCK_BYTES // (channels * resolution * resolution))
@@ -161,7 +162,7 @@ class PyramidWriter:
             raise PgtoolsError(f"expected {self.count} images but the source produced {self.num_written}")
         for r in level_resolutions(self.resolution):
             self.file[level_name(r)].resize(self.num_written, axis=0)
-        labels = getattr(self, "labels", None)
+        labels = self.labels
         if labels is not None and len(labels) != self.num_written:
             raise PgtoolsError(f"{len(labels)} labels for {self.num_written} images")
         self.file.attrs["complete"] = True
