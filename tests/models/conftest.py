@@ -39,15 +39,6 @@ def make_pyramid(path: Path, *, count: int = 64, classes: int = 0, channels: int
     return path
 
 
-@pytest.fixture
-def one_thread():
-    """Single-threaded torch: tiny convolutions are much faster without threads on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     return make_pyramid(tmp_path_factory.mktemp("data") / "tiny.h5")

@@ -137,29 +137,21 @@ def test_truncated_pickle(tmp_path):
         open_cifar10(tmp_path)
 
 
-def test_not_a_dict(tmp_path):
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ([1, 2, 3], r"data_batch_1: the pickle holds a list, not the dict of a CIFAR batch"),
+        ({b"data": np.zeros((2, 1024), np.uint8), b"labels": [0, 1]},
+         r"data_batch_1: b'data' is uint8 \(2, 1024\); expected uint8 \(n, 3072\)"),
+        ({b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1]},
+         r"data_batch_1: image/label count mismatch: 3 images but 2 labels"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]},
+         r"data_batch_1 b'labels': label 10 at index 1 is outside 0..9"),
+    ],
+    ids=["not-a-dict", "wrong-data-shape", "count-mismatch", "label-out-of-range"],
+)
+def test_malformed_batch(tmp_path, content, message):
     write_cifar10(tmp_path, 2)
-    write_pickle(tmp_path / "data_batch_1", [1, 2, 3])
-    with pytest.raises(PgtoolsError, match=r"data_batch_1: the pickle holds a list, not the dict of a CIFAR batch"):
-        open_cifar10(tmp_path)
-
-
-def test_wrong_data_shape(tmp_path):
-    write_cifar10(tmp_path, 2)
-    write_pickle(tmp_path / "data_batch_1", {b"data": np.zeros((2, 1024), np.uint8), b"labels": [0, 1]})
-    with pytest.raises(PgtoolsError, match=r"data_batch_1: b'data' is uint8 \(2, 1024\); expected uint8 \(n, 3072\)"):
-        open_cifar10(tmp_path)
-
-
-def test_image_label_count_mismatch(tmp_path):
-    write_cifar10(tmp_path, 2)
-    write_pickle(tmp_path / "data_batch_1", {b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1]})
-    with pytest.raises(PgtoolsError, match=r"data_batch_1: image/label count mismatch: 3 images but 2 labels"):
-        open_cifar10(tmp_path)
-
-
-def test_label_out_of_range(tmp_path):
-    write_cifar10(tmp_path, 2)
-    write_pickle(tmp_path / "data_batch_1", {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]})
-    with pytest.raises(PgtoolsError, match=r"data_batch_1 b'labels': label 10 at index 1 is outside 0..9"):
+    write_pickle(tmp_path / "data_batch_1", content)
+    with pytest.raises(PgtoolsError, match=message):
         open_cifar10(tmp_path)
