@@ -111,6 +111,28 @@ class EqualLinear(nn.Module):
         return F.linear(x, self.weight * self.scale, self.bias)
 
 
+class FusedUpConv2d(EqualConv2d):
+    """2x upsampling fused with a 3x3 conv (TF release ``upscale2d_conv2d``, ``fused_scale=True``).
+
+    The kernel is padded to 4x4 and summed over its four 3x3 shifts, then applied as a stride-2
+    transposed convolution; the weight keeps the (out, in, 3, 3) layout of a plain conv.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = F.pad(self.weight * self.scale, (1, 1, 1, 1))
+        w = w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]
+        return F.conv_transpose2d(x, w.transpose(0, 1), self.bias, stride=2, padding=1)
+
+
+class FusedConvDown2d(EqualConv2d):
+    """A 3x3 conv fused with 2x2 average pooling (TF release ``conv2d_downscale2d``)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = F.pad(self.weight * self.scale, (1, 1, 1, 1))
+        w = (w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]) * 0.25
+        return F.conv2d(x, w, self.bias, stride=2, padding=1)
+
+
 def _lrelu(x: Tensor) -> Tensor:
     return F.leaky_relu(x, LRELU_SLOPE)
 
@@ -137,15 +159,20 @@ class _GInput(nn.Module):
 
 
 class _GBlock(nn.Module):
-    """Generator block: 2x nearest upsample, then two 3x3 convs with lrelu and pixel norm."""
+    """Generator block: 2x nearest upsample, then two 3x3 convs with lrelu and pixel norm.
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    With ``fused_scale`` the upsampling and the first conv are one transposed convolution.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, fused_scale: bool = False) -> None:
         super().__init__()
-        self.conv0 = EqualConv2d(in_channels, out_channels, 3)
+        self.fused_scale = fused_scale
+        self.conv0 = (FusedUpConv2d if fused_scale else EqualConv2d)(in_channels, out_channels, 3)
         self.conv1 = EqualConv2d(out_channels, out_channels, 3)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = pixel_norm(_lrelu(self.conv0(_upsample(x))))
+        x = self.conv0(x) if self.fused_scale else self.conv0(_upsample(x))
+        x = pixel_norm(_lrelu(x))
         return pixel_norm(_lrelu(self.conv1(x)))
 
 
@@ -172,6 +199,7 @@ class Generator(nn.Module):
         num_classes: int = 0,  # 0: unconditional; else one-hot labels are appended to z
         fmap_base: int = 8192,  # feature maps: min(fmap_base / 2^(log2(res)-1), fmap_max)
         fmap_max: int = 512,
+        fused_scale: bool = False,  # True: upsample + conv as one transposed conv (TF option)
     ) -> None:
         super().__init__()
         self.resolution = resolution
@@ -183,7 +211,7 @@ class Generator(nn.Module):
         self.to_rgb = nn.ModuleDict({"4": EqualConv2d(nf[0], channels, 1, gain=1.0)})
         for i in range(1, len(nf)):
             res = str(4 << i)
-            self.blocks[res] = _GBlock(nf[i - 1], nf[i])
+            self.blocks[res] = _GBlock(nf[i - 1], nf[i], fused_scale)
             self.to_rgb[res] = EqualConv2d(nf[i], channels, 1, gain=1.0)
 
     def build_noise(self, n: int, generator: torch.Generator | None = None,
@@ -234,16 +262,20 @@ class Generator(nn.Module):
 
 
 class _DBlock(nn.Module):
-    """Discriminator block: two 3x3 convs with lrelu, then 2x2 average pooling."""
+    """Discriminator block: two 3x3 convs with lrelu, then 2x2 average pooling.
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    With ``fused_scale`` the second conv and the pooling are one stride-2 convolution.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, fused_scale: bool = False) -> None:
         super().__init__()
+        self.fused_scale = fused_scale
         self.conv0 = EqualConv2d(in_channels, in_channels, 3)
-        self.conv1 = EqualConv2d(in_channels, out_channels, 3)
+        self.conv1 = (FusedConvDown2d if fused_scale else EqualConv2d)(in_channels, out_channels, 3)
 
     def forward(self, x: Tensor) -> Tensor:
         x = _lrelu(self.conv1(_lrelu(self.conv0(x))))
-        return F.avg_pool2d(x, 2)
+        return x if self.fused_scale else F.avg_pool2d(x, 2)
 
 
 class _DOutput(nn.Module):
@@ -276,6 +308,7 @@ class Discriminator(nn.Module):
         fmap_base: int = 8192,  # feature maps: min(fmap_base / 2^(log2(res)-1), fmap_max)
         fmap_max: int = 512,
         mbstd_group_size: int = 4,  # minibatch-stddev group size; 0 or 1 disables the layer
+        fused_scale: bool = False,  # True: conv + 2x2 pooling as one stride-2 conv (TF option)
     ) -> None:
         super().__init__()
         self.resolution = resolution
@@ -291,7 +324,7 @@ class Discriminator(nn.Module):
             res = str(4 << i)
             self.from_rgb[res] = EqualConv2d(channels, nf[i], 1)
             if i > 0:
-                self.blocks[res] = _DBlock(nf[i], nf[i - 1])
+                self.blocks[res] = _DBlock(nf[i], nf[i - 1], fused_scale)
 
     def forward(self, images: Tensor, *, alpha: float = 1.0) -> Tensor:
         """Score images (N, channels, r, r); the working resolution r is the images' size.

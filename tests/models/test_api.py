@@ -24,12 +24,11 @@ def test_load_generates_with_the_ema_generator_at_the_saved_phase(trained_run):
     assert torch.equal(z, model.build_noise(5, seed=3)) and not torch.equal(z, model.build_noise(5, seed=4))
     images = model.generate(z, batch_size=2)
     assert images.shape == (5, 3, 8, 8) and images.dtype == torch.float32
-    assert images.min() >= -1 and images.max() <= 1
     state = load_checkpoint(trained_run)
     reference = Generator(**state["networks"]["G"])
     reference.load_state_dict(state["G_ema"])
     with torch.no_grad():
-        expected = reference(z, resolution=8, alpha=0.5).clamp(-1, 1)
+        expected = reference(z, resolution=8, alpha=0.5)  # unclamped, as the network outputs
     torch.testing.assert_close(images, expected, rtol=1e-4, atol=1e-5)  # batches of 2 vs one of 5
 
 
