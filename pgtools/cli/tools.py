@@ -31,10 +31,21 @@ def _mib(size: float) -> str:
 def inspect(file: str, as_json: bool) -> None:
     """Summarise a pyramid: size, images, resolution, channels, every level's storage.
 
+    An NVIDIA network pickle or a pytorch_GAN_zoo checkpoint is described too (kind, resolution,
+    latent size, labels, parameters).
+
     \b
     Example:
       pgtools inspect celeba-128x128.h5 --json
+      pgtools inspect karras2018iclr-celebahq-1024x1024.pkl
     """
+    from pgtools.models.published import describe_network_file
+
+    network = describe_network_file(file)
+    if network is not None:
+        from pgtools.cli.networks import print_network_info
+
+        return print_network_info(network, as_json)
     info = describe(file)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))

@@ -47,6 +47,7 @@ def _saved_config(run_dir: str) -> dict:
 @option("--fmap_base", type=int, help="Feature-map base [default: 8192].")
 @option("--fmap_max", type=int, help="Most feature maps per layer [default: 512].")
 @option("--latent_dim", type=int, help="Length of z [default: 512].")
+@option("--fused_scale", is_flag=True, default=None, help="Fuse up/downsampling into the convs (TF option).")
 @option("--stabilize_kimg", type=float, help="kimg per resolution before the next fades in [default: 600].")
 @option("--transition_kimg", type=float, help="kimg of each fade-in [default: 600].")
 @option("--mirror/--no-mirror", default=None, help="Random horizontal flips [default: the preset's, else off].")
@@ -66,11 +67,13 @@ def _saved_config(run_dir: str) -> dict:
 @option("--data_workers", type=click.IntRange(min=0), help="Processes reading streamed levels [default: 2].")
 @option("--outdir", type=click.Path(file_okay=False), help="Where run directories are made [default: training-runs].")
 @option("--resume", type=click.Path(file_okay=False), help="Continue the run in this directory.")
+@option("--init", type=click.Path(dir_okay=False), help="Start from this checkpoint's weights (e.g. made by "
+        "convert), at its lod; the network shape comes from it.")
 @option("--dry_run", is_flag=True, help="Print the resolved config and the schedule, then exit.")
 @quiet_option
 def train(dataset: str | None, preset: str | None, minibatch: str | None, conditional: bool | None,
-          cache_gb: float | None, metrics: str | None, resume: str | None, dry_run: bool, quiet: bool,
-          **options) -> None:
+          cache_gb: float | None, metrics: str | None, resume: str | None, init: str | None, dry_run: bool,
+          quiet: bool, **options) -> None:
     """Train a Progressive GAN on a pyramid (.h5) made by a create_* command.
 
     Writes a numbered run directory (config.json, log.txt, stats.jsonl, reals.png, fakes*.png,
@@ -82,10 +85,17 @@ def train(dataset: str | None, preset: str | None, minibatch: str | None, condit
       pgtools train celebahq-1024.h5 --preset celebahq-1024
       pgtools train mnist.h5 --preset mnist-32 --total_kimg 2000 --dry-run
       pgtools train --resume training-runs/00003-mnist-32 --total_kimg 4000
+      pgtools train celebahq-1024.h5 --preset celebahq-1024 --init karras2018iclr-celebahq-1024x1024.pt
     """
     from pgtools.models.config import resolve_config, resume_config
     from pgtools.models.loop import train as run_training
 
+    if resume and init:
+        raise PgtoolsError("--init starts a new run; --resume continues one: give only one of them")
+    if init:
+        from pgtools.models.warm_start import init_options
+
+        options = init_options(init, options)
     if resume:
         if dataset or preset:
             raise PgtoolsError("--resume takes the dataset and preset from the run; do not give them again")
@@ -101,7 +111,7 @@ def train(dataset: str | None, preset: str | None, minibatch: str | None, condit
             click.echo(_schedule_table(config.schedule().table()))
         return
     report = None if quiet else click.echo
-    run_dir = run_training(config, resume=resume, report=report)
+    run_dir = run_training(config, resume=resume, init=init, report=report)
     echo(f"Finished: {run_dir}", quiet or not main_rank)
 
 
@@ -145,12 +155,14 @@ def _upscale(images, size: int | None):
 def generate(checkpoint: str, count: int, grid: str | None, outdir: str | None, seed: int,
              class_index: int | None, columns: int | None, size: int | None, device: str, overwrite: bool,
              quiet: bool) -> None:
-    """Generate images with a trained model's averaged generator (a checkpoint or a run directory).
+    """Generate images with a model's averaged generator: a checkpoint, a run directory, an NVIDIA
+    network pickle (.pkl) or a pytorch_GAN_zoo checkpoint (.pth).
 
     \b
     Examples:
       pgtools generate training-runs/00000-celebahq-1024 --count 64 --grid fakes.png
       pgtools generate network-snapshot-012000.pt --count 1000 --outdir fakes/ --seed 7
+      pgtools generate karras2018iclr-celebahq-1024x1024.pkl --count 16 --grid celebahq.png
     """
     import torch
 
@@ -195,6 +207,7 @@ def interpolate(checkpoint: str, output: str, keyframes: int, frames: int, metho
     Examples:
       pgtools interpolate training-runs/00000-celebahq-1024 walk.mp4 --keyframes 8
       pgtools interpolate latest.pt frames/ --method lerp --frames 10 --no-loop
+      pgtools interpolate celebAHQ-512.pth walk.mp4 (a pytorch_GAN_zoo checkpoint; .pkl works too)
     """
     import torch
 
@@ -221,4 +234,24 @@ def interpolate(checkpoint: str, output: str, keyframes: int, frames: int, metho
     echo(f"Wrote {count} frames to {output}", quiet)
 
 
-COMMANDS = [train, generate, interpolate]
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path(dir_okay=False))
+@option("--overwrite", is_flag=True, help="Replace an existing OUTPUT.")
+@quiet_option
+def convert(file: str, output: str, overwrite: bool, quiet: bool) -> None:
+    """Write an NVIDIA network pickle (G, D, Gs; no TensorFlow needed) as a pgtools checkpoint.
+
+    The checkpoint works with generate, interpolate and train --init (fine-tuning from its weights).
+
+    \b
+    Example:
+      pgtools convert karras2018iclr-celebahq-1024x1024.pkl celebahq-1024.pt
+    """
+    from pgtools.models.published.convert import convert as convert_file
+
+    convert_file(file, output, overwrite=overwrite)
+    echo(f"Wrote {output}", quiet)
+
+
+COMMANDS = [train, generate, interpolate, convert]

@@ -56,6 +56,7 @@ class TrainConfig:
     fmap_base: int = 8192  # feature maps: min(fmap_base / 2^(log2(res) - 1), fmap_max)
     fmap_max: int = 512
     mbstd_group_size: int = 4  # minibatch-stddev group size (within each rank's shard)
+    fused_scale: bool = False  # TF release option: up/downsampling fused into the convs
     mirror: bool = False  # random horizontal flips of the reals
     seed: int = 0  # seeds the weights, every minibatch, latent and flip
     tick_kimg: float = 4  # kimg between status lines / stats.jsonl lines

@@ -30,6 +30,7 @@ from pgtools.models.rundir import RunDir, create_run_dir
 from pgtools.models.snapshots import Judge
 from pgtools.models.step import Trainer, draw_inputs
 from pgtools.models.ticks import Tick, status_line
+from pgtools.models.warm_start import check_networks
 
 Report = Callable[[str], None]
 CURVES = "training_curves.png"
@@ -39,6 +40,8 @@ def network_kwargs(config: TrainConfig) -> dict[str, dict]:
     """Constructor arguments of G and D for a config (saved in every checkpoint)."""
     shared = dict(resolution=config.resolution, channels=config.channels, num_classes=config.num_classes,
                   fmap_base=config.fmap_base, fmap_max=config.fmap_max)
+    if config.fused_scale:  # only then, so that the checkpoints of earlier runs still match
+        shared["fused_scale"] = True
     return {"G": dict(shared, latent_dim=config.latent_dim),
             "D": dict(shared, mbstd_group_size=config.mbstd_group_size)}
 
@@ -126,6 +129,16 @@ class _Run:
         phase = self.phase()
         self.say(f"resumed from {path} at kimg {self.nimg / 1000:.3f} (step {self.step}, "
                  f"{phase.resolution}x{phase.resolution}, alpha {phase.alpha:.3f})")
+
+    def initialize(self, path: Path) -> None:
+        """A new run from a checkpoint's G, D and G_ema, at the schedule point of its lod."""
+        state = ckpt.load_checkpoint(path)
+        check_networks(path, state["networks"], network_kwargs(self.config))
+        for name in ("G", "D", "G_ema"):
+            getattr(self, name).load_state_dict(state[name])
+        self.nimg = round(self.schedule.kimg_at_lod(state["position"]["lod"]) * 1000)
+        self.say(f"starting from the weights of {path} at kimg {self.nimg / 1000:.3f} "
+                 f"(lod {state['position']['lod']:g})")
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -251,6 +264,7 @@ def train(
     config: TrainConfig,  # the run's settings (see pgtools.models.config.resolve_config)
     *,
     resume: str | Path | None = None,  # a run directory to continue (its latest.pt); None: a new run
+    init: str | Path | None = None,  # a new run starts from this checkpoint's weights (train --init)
     report: Report | None = None,  # receives one status line per tick and notable events (rank 0)
     world: World | None = None,  # None: read torchrun's environment (one process without it)
 ) -> Path:
@@ -272,6 +286,8 @@ def train(
         if checkpoint is not None:
             session.restore(checkpoint)
         else:
+            if init is not None:
+                session.initialize(Path(init))
             session.begin()
         session.train()
         return run.path

@@ -123,6 +123,17 @@ class Schedule:
             lr *= math.exp(-5.0 * (1.0 - kimg / self.lr_rampup_kimg) ** 2)
         return lr
 
+    def kimg_at_lod(self, lod: float) -> Fraction:
+        """The first kimg at which the schedule reaches ``lod`` (a stable resolution's start, or
+        the point of its fade-in)."""
+        if not 0 <= lod <= self._levels:
+            raise ValueError(f"lod {lod} is outside 0..{self._levels} for this schedule")
+        upper = math.ceil(lod)
+        start = (self._levels - upper) * (self._stabilize + self._transition)
+        if lod == upper:
+            return start
+        return start + self._stabilize + (upper - Fraction(repr(float(lod)))) * self._transition
+
     def at(self, kimg: float) -> Phase:
         """The phase after ``kimg`` thousand real images.
 
