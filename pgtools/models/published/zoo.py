@@ -153,5 +153,6 @@ def zoo_generator(state: dict, which: str) -> ZooGenerator:
     try:
         generator.load_state_dict(weights)
     except RuntimeError as err:
-        raise PgtoolsError(f"{which} does not match its config {state['config']}: {err}") from None
+        detail = " ".join(str(err).split())  # one line
+        raise PgtoolsError(f"{which} does not match its config {state['config']}: {detail}") from None
     return generator
