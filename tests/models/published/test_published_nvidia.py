@@ -30,6 +30,8 @@ def test_official_pickle_reproduces_the_original_outputs():  # compared with the
     images = model.generate(torch.from_numpy(reference["latents"]), batch_size=3)
     np.testing.assert_allclose(images.numpy(), reference["images"], rtol=0, atol=1e-4)
     assert images.max() > 1  # the original's range, not clamped
+    assert torch.equal(model.test(torch.from_numpy(reference["latents"])), model.generate(
+        torch.from_numpy(reference["latents"])))  # pytorch_GAN_zoo's name works on NVIDIA files too
     assert to_uint8(images).max() == 255
 
 
