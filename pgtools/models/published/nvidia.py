@@ -9,6 +9,7 @@ resolution and fade-in alpha the TF graph evaluates at.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import torch
@@ -59,46 +60,49 @@ def _dense(value: np.ndarray) -> np.ndarray:
     return value.T  # [in, out] -> (out, in)
 
 
-def _generator_names(options: dict) -> dict[str, tuple[str, callable]]:
-    """pgtools parameter -> (TF variable, layout change) for G_paper."""
+Names = dict[str, tuple[str, Callable | None]]  # pgtools parameter -> (TF variable, layout change)
+
+
+def _layer(names: Names, module: str, scope: str, layout: Callable) -> None:
+    """Map one layer: its weight (changing ``layout``) and its bias."""
+    names[f"{module}.weight"] = (f"{scope}/weight", layout)
+    names[f"{module}.bias"] = (f"{scope}/bias", None)
+
+
+def _generator_names(options: dict) -> Names:
+    """The variables of G_paper."""
     final = options["resolution"]
-    names = {"blocks.4.dense.weight": ("4x4/Dense/weight", _dense), "blocks.4.bias": ("4x4/Dense/bias", None),
-             "blocks.4.conv.weight": ("4x4/Conv/weight", _conv), "blocks.4.conv.bias": ("4x4/Conv/bias", None)}
+    names = {"blocks.4.dense.weight": ("4x4/Dense/weight", _dense), "blocks.4.bias": ("4x4/Dense/bias", None)}
+    _layer(names, "blocks.4.conv", "4x4/Conv", _conv)
     for log2 in range(2, final.bit_length()):
-        res, lod = 1 << log2, final.bit_length() - 1 - log2
-        names[f"to_rgb.{res}.weight"] = (f"ToRGB_lod{lod}/weight", _conv)
-        names[f"to_rgb.{res}.bias"] = (f"ToRGB_lod{lod}/bias", None)
-        if res == 4:
-            continue
-        up = ("Conv0_up", _up_conv) if options.get("fused_scale") else ("Conv0", _conv)
-        names[f"blocks.{res}.conv0.weight"] = (f"{res}x{res}/{up[0]}/weight", up[1])
-        names[f"blocks.{res}.conv0.bias"] = (f"{res}x{res}/{up[0]}/bias", None)
-        names[f"blocks.{res}.conv1.weight"] = (f"{res}x{res}/Conv1/weight", _conv)
-        names[f"blocks.{res}.conv1.bias"] = (f"{res}x{res}/Conv1/bias", None)
+        res = 1 << log2
+        _layer(names, f"to_rgb.{res}", f"ToRGB_lod{final.bit_length() - 1 - log2}", _conv)
+        if res > 4:
+            fused = options.get("fused_scale")
+            _layer(names, f"blocks.{res}.conv0", f"{res}x{res}/Conv0" + ("_up" if fused else ""),
+                   _up_conv if fused else _conv)
+            _layer(names, f"blocks.{res}.conv1", f"{res}x{res}/Conv1", _conv)
     return names
 
 
-def _discriminator_names(options: dict) -> dict[str, tuple[str, callable]]:
-    """pgtools parameter -> (TF variable, layout change) for D_paper."""
+def _discriminator_names(options: dict) -> Names:
+    """The variables of D_paper."""
     final = options["resolution"]
-    names = {"blocks.4.conv.weight": ("4x4/Conv/weight", _conv), "blocks.4.conv.bias": ("4x4/Conv/bias", None)}
-    for layer in ("dense0", "dense1"):
-        names[f"blocks.4.{layer}.weight"] = (f"4x4/{layer.capitalize()}/weight", _dense)
-        names[f"blocks.4.{layer}.bias"] = (f"4x4/{layer.capitalize()}/bias", None)
+    names: Names = {}
+    _layer(names, "blocks.4.conv", "4x4/Conv", _conv)
+    _layer(names, "blocks.4.dense0", "4x4/Dense0", _dense)
+    _layer(names, "blocks.4.dense1", "4x4/Dense1", _dense)
     for log2 in range(2, final.bit_length()):
-        res, lod = 1 << log2, final.bit_length() - 1 - log2
-        names[f"from_rgb.{res}.weight"] = (f"FromRGB_lod{lod}/weight", _conv)
-        names[f"from_rgb.{res}.bias"] = (f"FromRGB_lod{lod}/bias", None)
-        if res == 4:
-            continue
-        down = "Conv1_down" if options.get("fused_scale") else "Conv1"
-        for param, scope in (("conv0", "Conv0"), ("conv1", down)):
-            names[f"blocks.{res}.{param}.weight"] = (f"{res}x{res}/{scope}/weight", _conv)
-            names[f"blocks.{res}.{param}.bias"] = (f"{res}x{res}/{scope}/bias", None)
+        res = 1 << log2
+        _layer(names, f"from_rgb.{res}", f"FromRGB_lod{final.bit_length() - 1 - log2}", _conv)
+        if res > 4:
+            _layer(names, f"blocks.{res}.conv0", f"{res}x{res}/Conv0", _conv)
+            _layer(names, f"blocks.{res}.conv1", f"{res}x{res}/Conv1" + ("_down" if options.get("fused_scale") else ""),
+                   _conv)
     return names
 
 
-def _names(options: dict, role: str) -> dict[str, tuple[str, callable]]:
+def _names(options: dict, role: str) -> Names:
     return _generator_names(options) if role == "generator" else _discriminator_names(options)
 
 

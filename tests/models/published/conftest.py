@@ -6,6 +6,7 @@ from __future__ import annotations
 import pickle
 import sys
 import types
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,36 +28,40 @@ def exact_float32(one_thread):
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
-def _with_module(name: str, **attributes):
-    """A throwaway module under ``name`` so that pickle can name classes as the originals did."""
+@contextmanager
+def _registered(name: str, **attributes):
+    """A throwaway module ``name`` holding ``attributes``, so that pickle names classes as the originals did."""
     module = types.ModuleType(name)
     for key, value in attributes.items():
         value.__module__, value.__qualname__ = name, key
         setattr(module, key, value)
-    return module
+    saved = sys.modules.get(name)
+    sys.modules[name] = module
+    try:
+        yield
+    finally:
+        if saved is None:
+            del sys.modules[name]
+        else:
+            sys.modules[name] = saved
+
+
+class _Network:
+    """Pickles as the TF release's tfutil.Network: its state dict through __getstate__."""
+
+    def __init__(self, state: dict) -> None:
+        self.state = state
+
+    def __getstate__(self) -> dict:
+        return self.state
 
 
 def write_tf_pickle(path: Path, networks: list[dict], protocol: int = 4) -> Path:
     """Pickle dicts (name, build_func_name, static_kwargs, variables) as tfutil.Network states."""
-
-    class Network:
-        def __init__(self, state: dict) -> None:
-            self.state = state
-
-        def __getstate__(self) -> dict:
-            return self.state
-
-    saved = sys.modules.get("tfutil")
-    sys.modules["tfutil"] = _with_module("tfutil", Network=Network)
-    try:
-        objects = tuple(Network({"version": 2, "build_module_src": "# networks.py (not needed)\n", **net,
-                                 "variables": list(net["variables"].items())}) for net in networks)
+    with _registered("tfutil", Network=_Network):
+        objects = tuple(_Network({"version": 2, "build_module_src": "# networks.py (not needed)\n", **net,
+                                  "variables": list(net["variables"].items())}) for net in networks)
         path.write_bytes(pickle.dumps(objects, protocol=protocol))
-    finally:
-        if saved is None:
-            del sys.modules["tfutil"]
-        else:
-            sys.modules["tfutil"] = saved
     return path
 
 
@@ -103,15 +108,8 @@ def tf_pickle(tmp_path):
 
 def write_zoo(path: Path, config: dict, netG: dict, avgG: dict | None = None, netD: dict | None = None) -> Path:
     """torch.save a pytorch_GAN_zoo-style checkpoint, its config a models.utils.config.BaseConfig."""
-    saved = sys.modules.get("models.utils.config")
-    sys.modules["models.utils.config"] = _with_module("models.utils.config", BaseConfig=BaseConfig)
-    try:
+    with _registered("models.utils.config", BaseConfig=BaseConfig):
         bag = BaseConfig()
         bag.__dict__.update(config)
         torch.save({"config": bag, "netG": netG, "netD": netD or {}, "avgG": avgG or netG}, path)
-    finally:
-        if saved is None:
-            del sys.modules["models.utils.config"]
-        else:
-            sys.modules["models.utils.config"] = saved
     return path
