@@ -57,14 +57,28 @@ def _dtype(*args) -> np.dtype:
     return dtype
 
 
+def _latin1(text: str, encoding: str) -> bytes:
+    """``_codecs.encode`` as protocol 2 uses it for bytes (latin-1 only)."""
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise PgtoolsError(f"the pickle calls _codecs.encode with {encoding!r}; only latin-1 bytes are accepted")
+    return text.encode("latin-1")
+
+
+def _frombuffer(buffer: bytes, dtype: np.dtype, shape: tuple, order: str) -> np.ndarray:
+    """numpy's protocol-5 array reconstructor, for numeric dtypes."""
+    return np.frombuffer(buffer, dtype=_dtype(dtype)).reshape(shape, order=order).copy()
+
+
 _ALLOWED = {
     ("tfutil", "Network"): TFNetwork,
+    ("_codecs", "encode"): _latin1,
     ("numpy", "dtype"): _dtype,
     ("numpy", "ndarray"): np.ndarray,
 }
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
     _ALLOWED[(_module, "_reconstruct")] = _multiarray._reconstruct
     _ALLOWED[(_module, "scalar")] = _multiarray.scalar
+    _ALLOWED[(_module.replace("multiarray", "numeric"), "_frombuffer")] = _frombuffer
 
 
 class _Unpickler(pickle.Unpickler):

@@ -99,17 +99,21 @@ def tf_networks(*, seed: int = 0, lod: float = 0.0, **kwargs) -> tuple[list[dict
 def tf_pickle(tmp_path):
     """``tf_pickle(name, **G_paper kwargs)`` -> (path, pgtools modules G, D, Gs)."""
 
-    def make(name: str = "net.pkl", *, seed: int = 0, lod: float = 0.0, **kwargs):
+    def make(name: str = "net.pkl", *, seed: int = 0, lod: float = 0.0, protocol: int = 4, **kwargs):
         states, modules = tf_networks(seed=seed, lod=lod, **kwargs)
-        return write_tf_pickle(tmp_path / name, states), modules
+        return write_tf_pickle(tmp_path / name, states, protocol), modules
 
     return make
 
 
-def write_zoo(path: Path, config: dict, netG: dict, avgG: dict | None = None, netD: dict | None = None) -> Path:
-    """torch.save a pytorch_GAN_zoo-style checkpoint, its config a models.utils.config.BaseConfig."""
+def write_zoo(path: Path, config: dict, netG: dict, avgG: dict | None = None, netD: dict | None = None, *,
+              legacy: bool = False) -> Path:
+    """torch.save a pytorch_GAN_zoo-style checkpoint, its config a models.utils.config.BaseConfig.
+
+    ``legacy``: torch's pre-1.6 file format, which the hub's 2019 checkpoints use."""
     with _registered("models.utils.config", BaseConfig=BaseConfig):
         bag = BaseConfig()
         bag.__dict__.update(config)
-        torch.save({"config": bag, "netG": netG, "netD": netD or {}, "avgG": avgG or netG}, path)
+        torch.save({"config": bag, "netG": netG, "netD": netD or {}, "avgG": avgG or netG}, path,
+                   _use_new_zipfile_serialization=not legacy)
     return path

@@ -79,10 +79,12 @@ def test_dense_and_to_rgb_gains_and_per_unit_dense_bias():
     assert generator.to_rgb[-1].scale == pytest.approx(math.sqrt(2 / 8))  # NVIDIA: 1/sqrt(8)
 
 
-@pytest.mark.parametrize("module", [True, False])  # state dicts with and without the ConstrainedLayer '.module.'
-def test_self_made_checkpoint_loads_both_key_styles(tmp_path, module):
+@pytest.mark.parametrize("module, legacy", [(True, False), (False, False), (True, True)])
+def test_self_made_checkpoint_loads_both_key_styles(tmp_path, module, legacy):
+    """State dicts with and without the ConstrainedLayer '.module.'; zip and legacy torch files."""
     generator, config = random_zoo()
-    path = write_zoo(tmp_path / "zoo.pth", config, zoo_keys(generator, module))
+    path = write_zoo(tmp_path / "zoo.pth", config, zoo_keys(generator, module), legacy=legacy)
+    assert sniff(path) == ZOO
     z = torch.randn(3, 12)
     with torch.no_grad():
         expected = generator(z, resolution=16)
