@@ -13,7 +13,7 @@ def print_network_info(info: dict, as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2, default=str))
         return
     kinds = {"nvidia-pickle": "NVIDIA TF release pickle (G, D, Gs)",
-             "pytorch-gan-zoo": "pytorch_GAN_zoo checkpoint (netG, avgG)"}
+             "pytorch-gan-zoo": "pytorch_GAN_zoo checkpoint (netG, netD, avgG)"}
     working = f"{info['working_resolution']}x{info['working_resolution']}"
     rows = [("Network file", info["file"]), ("Kind", kinds[info["kind"]]),
             ("Resolution", f"{info['resolution']}x{info['resolution']}"),

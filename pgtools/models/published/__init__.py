@@ -43,7 +43,7 @@ class PublishedNetworks:
 
     kind: str  # NVIDIA or ZOO
     generators: dict[str, nn.Module]  # "Gs" (the averaged generator) and "G"
-    discriminator: nn.Module | None  # D (NVIDIA files only)
+    discriminator: nn.Module | None  # D (None: a zoo file without netD)
     options: dict[str, dict]  # constructor arguments of "G" and "D" (pgtools networks) or the zoo's
     resolution: int  # working resolution the generator evaluates at
     alpha: float  # its fade-in weight (pgtools convention: 1 = the newest block only)
@@ -76,18 +76,19 @@ def _read_nvidia(path: Path) -> PublishedNetworks:
 
 
 def _read_zoo(path: Path) -> PublishedNetworks:
-    from pgtools.models.published.zoo import read_zoo, zoo_generator, zoo_options
+    from pgtools.models.published.zoo import read_zoo, zoo_discriminator, zoo_generator, zoo_options
 
     state = read_zoo(path)
     try:
         generators = {name: zoo_generator(state, key) for name, key in (("Gs", "avgG"), ("G", "netG"))
                       if key in state}
         options = zoo_options(state["config"])
+        discriminator = zoo_discriminator(state) if state.get("netD") else None
     except PgtoolsError as err:
         raise PgtoolsError(f"{path}: {err}") from None
     resolution = 4 << (len(options["depths"]) - 1)
     zoo_alpha = float(state["config"].get("alpha", 0)) if resolution > 4 else 0.0
-    return PublishedNetworks(ZOO, generators, None, {"G": options}, resolution, 1.0 - zoo_alpha, resolution,
+    return PublishedNetworks(ZOO, generators, discriminator, {"G": options}, resolution, 1.0 - zoo_alpha, resolution,
                              zoo_alpha, state["config"])
 
 

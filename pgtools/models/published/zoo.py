@@ -15,6 +15,11 @@ is rebuilt here rather than mapped onto :class:`~pgtools.models.networks.Generat
 - its ``alpha`` is the weight of the *old* (upsampled) image: pgtools alpha = 1 - zoo alpha;
 - the leaky ReLU slope, equalized learning rate and a final tanh (losses MSE and DCGAN) are
   options.
+
+Its discriminator (``netD``, rebuilt by :class:`ZooDiscriminator`) differs as well: the same bias
+scaling, a decision layer of gain sqrt(2), a hidden dense layer of ``depthScale0`` units, no
+blending at all while its first added scale (8x8) fades in, and its own minibatch standard
+deviation (:func:`zoo_minibatch_stddev`, off unless ``miniBatchStdDev``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ TANH_LOSSES = ("MSE", "DCGAN")  # the zoo's losses whose generationActivation is
 KNOWN_LOSSES = TANH_LOSSES + ("WGANGP", "Logistic")
 RENAMES = (("formatLayer.", "format_layer."), ("groupScale0.0.", "scale0."),
            ("scaleLayers.", "blocks."), ("toRGBLayers.", "to_rgb."))
+D_RENAMES = (("fromRGBLayers.", "from_rgb."), ("groupScaleZero.0.", "scale0."), ("groupScaleZero.1.", "dense."),
+             ("scaleLayers.", "blocks."), ("decisionLayer.", "decision."))
 
 
 class BaseConfig:
@@ -106,6 +113,65 @@ class ZooGenerator(nn.Module):
         return torch.tanh(x) if self.tanh else x
 
 
+def zoo_minibatch_stddev(x: Tensor, group_size: int = 4) -> Tensor:
+    """The zoo's ``miniBatchStdDev``, which differs from NVIDIA's in three ways.
+
+    The variance is unbiased (divides by G - 1); a minibatch that G does not divide forms one
+    group of all its samples; and although groups are strided (group j: samples j, j + N/G, ...)
+    sample i receives the statistic of group i // G.
+    """
+    n, c, h, w = x.shape
+    size = min(n, group_size)
+    if n % size:
+        size = n
+    if size <= 1:
+        return torch.cat([x, x.new_zeros(n, 1, h, w)], dim=1)
+    stat = (x.reshape(size, n // size, c, h, w).var(dim=0) + 1e-8).sqrt().reshape(n // size, -1).mean(dim=1)
+    return torch.cat([x, stat.repeat_interleave(size).reshape(n, 1, 1, 1).expand(n, 1, h, w)], dim=1)
+
+
+class ZooDiscriminator(nn.Module):
+    """pytorch_GAN_zoo's ``DNet`` at its last scale, with pgtools' ``forward`` signature."""
+
+    def __init__(
+        self,
+        depths: list[int],  # feature maps per scale from 4x4 up (depthScale0, *depthOtherScales)
+        channels: int = 3,  # dimOutput
+        leak: float = 0.2,  # leakyReluLeak
+        equalized: bool = True,  # equalizedlR
+        mbstd: bool = False,  # miniBatchStdDev
+        outputs: int = 1,  # size of the decision layer
+    ) -> None:
+        super().__init__()
+        self.resolution, self.channels, self.leak, self.mbstd = 4 << (len(depths) - 1), channels, leak, mbstd
+        self.from_rgb = nn.ModuleList(_ZooLayer(nn.Conv2d(channels, depth, 1), equalized) for depth in depths)
+        self.blocks = nn.ModuleList(
+            nn.ModuleList([_ZooLayer(nn.Conv2d(depth, depth, 3, padding=1), equalized),
+                           _ZooLayer(nn.Conv2d(depth, before, 3, padding=1), equalized)])
+            for before, depth in zip(depths, depths[1:]))
+        self.scale0 = _ZooLayer(nn.Conv2d(depths[0] + int(mbstd), depths[0], 3, padding=1), equalized)
+        self.dense = _ZooLayer(nn.Linear(depths[0] * 16, depths[0]), equalized)
+        self.decision = _ZooLayer(nn.Linear(depths[0], outputs), equalized)
+
+    def forward(self, images: Tensor, *, alpha: float = 1.0) -> Tensor:
+        """Scores (N,) (or (N, outputs)) as the zoo's ``DNet.forward`` with its alpha = 1 - ``alpha``."""
+        old_weight = 1.0 - alpha
+        if old_weight > 0 and len(self.blocks) > 1:  # the zoo does not blend at its first added scale
+            old = F.leaky_relu(self.from_rgb[-2](F.avg_pool2d(images, 2)), self.leak)
+        x = F.leaky_relu(self.from_rgb[-1](images), self.leak)
+        for index, block in enumerate(reversed(self.blocks)):
+            for conv in block:
+                x = F.leaky_relu(conv(x), self.leak)
+            x = F.avg_pool2d(x, 2)
+            if index == 0 and old_weight > 0 and len(self.blocks) > 1:
+                x = old_weight * old + (1.0 - old_weight) * x
+        if self.mbstd:
+            x = zoo_minibatch_stddev(x)
+        x = F.leaky_relu(self.scale0(x), self.leak)
+        x = self.decision(F.leaky_relu(self.dense(x.flatten(1)), self.leak))
+        return x[:, 0] if x.shape[1] == 1 else x
+
+
 def read_zoo(path: str | os.PathLike) -> dict:
     """The zoo checkpoint's dict, with ``config`` as a plain dict (nothing from the file is run)."""
     try:
@@ -136,23 +202,35 @@ def zoo_options(config: dict) -> dict:
                 equalized=bool(config.get("equalizedlR", True)), tanh=loss in TANH_LOSSES)
 
 
-def zoo_generator(state: dict, which: str) -> ZooGenerator:
-    """The ``netG`` or ``avgG`` of a zoo checkpoint read by :func:`read_zoo`."""
+def _load_weights(module: nn.Module, state: dict, which: str, renames: tuple) -> nn.Module:
+    """Load the zoo state dict ``state[which]`` (keys with or without ``.module.``) into ``module``."""
     if which not in state:
         raise PgtoolsError(f"the checkpoint has no {which} (it holds {', '.join(k for k in state if k != 'config')})")
-    generator = ZooGenerator(**zoo_options(state["config"]))
     weights = {}
     for key, value in state[which].items():
         key = key.replace(".module.", ".").removeprefix("module.")
-        for old, new in RENAMES:
+        for old, new in renames:
             if key.startswith(old):
                 key = new + key[len(old):]
                 break
         *owner, leaf = key.split(".")
         weights[".".join([*owner, "layer", leaf])] = value
     try:
-        generator.load_state_dict(weights)
+        module.load_state_dict(weights)
     except RuntimeError as err:
         detail = " ".join(str(err).split())  # one line
         raise PgtoolsError(f"{which} does not match its config {state['config']}: {detail}") from None
-    return generator
+    return module
+
+
+def zoo_generator(state: dict, which: str) -> ZooGenerator:
+    """The ``netG`` or ``avgG`` of a zoo checkpoint read by :func:`read_zoo`."""
+    return _load_weights(ZooGenerator(**zoo_options(state["config"])), state, which, RENAMES)
+
+
+def zoo_discriminator(state: dict) -> ZooDiscriminator:
+    """The ``netD`` of a zoo checkpoint read by :func:`read_zoo`."""
+    options = zoo_options(state["config"])
+    module = ZooDiscriminator(options["depths"], options["channels"], options["leak"], options["equalized"],
+                              bool(state["config"].get("miniBatchStdDev", False)))
+    return _load_weights(module, state, "netD", D_RENAMES)

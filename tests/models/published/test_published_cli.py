@@ -49,7 +49,7 @@ def test_inspect_describes_network_files():
     assert "Parameters          Gs 53,124, G 53,124, D 53,545" in lines
     info = json.loads(run("inspect", ZOO, "--json").output)
     assert (info["kind"], info["resolution"], info["latent_size"], info["label_size"]) == ("pytorch-gan-zoo", 32, 64, 0)
-    assert info["parameters"] == {"Gs": 140260, "G": 140260} and info["settings"]["depthOtherScales"] == [32, 16, 8]
+    assert info["parameters"] == {"Gs": 140260, "G": 140260, "D": 139529} and info["settings"]["depthOtherScales"] == [32, 16, 8]
 
 
 def test_convert_round_trip_and_errors(tmp_path):

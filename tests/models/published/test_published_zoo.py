@@ -13,9 +13,9 @@ from conftest import DATA, write_zoo
 
 from pgtools.errors import PgtoolsError
 from pgtools.models import load
-from pgtools.models.networks import EqualConv2d
+from pgtools.models.networks import EqualConv2d, minibatch_stddev
 from pgtools.models.published import ZOO, read_published, sniff
-from pgtools.models.published.zoo import RENAMES, ZooGenerator
+from pgtools.models.published.zoo import RENAMES, ZooDiscriminator, ZooGenerator, zoo_minibatch_stddev
 
 GENUINE = DATA / "zoo_pgan.pth"
 CONFIG = dict(depthScale0=16, depthOtherScales=[8, 8], latentVectorDim=12, noiseVectorDim=12, dimOutput=3,
@@ -150,3 +150,49 @@ def test_mismatched_weights_are_refused(tmp_path):
     path = write_zoo(tmp_path / "odd.pth", {**config, "depthOtherScales": [8, 4]}, zoo_keys(generator))
     with pytest.raises(PgtoolsError, match="avgG does not match its config"):
         load(path, device="cpu")
+
+
+def test_genuine_discriminator_loads():
+    nets = read_published(GENUINE)
+    D = nets.discriminator
+    assert (D.resolution, D.mbstd) == (32, False) and D.dense.layer.weight.shape == (64, 64 * 16)
+    with torch.no_grad():
+        scores = D(nets.generator("Gs")(torch.randn(4, 64), resolution=32))
+    assert scores.shape == (4,) and torch.isfinite(scores).all()
+
+
+def test_zoo_minibatch_stddev_groups_and_assignment():
+    """Difference 7: unbiased variance, one group when G does not divide N, statistic of group i // G."""
+    x = torch.randn(8, 3, 2, 2)
+    out = zoo_minibatch_stddev(x)
+    strided = [[0, 2, 4, 6], [1, 3, 5, 7]]  # the groups, formed as NVIDIA's reshape forms them
+    stats = [(x[members].var(dim=0, unbiased=True) + 1e-8).sqrt().mean() for members in strided]
+    expected = torch.tensor([stats[0]] * 4 + [stats[1]] * 4)  # ... but handed out to consecutive samples
+    torch.testing.assert_close(out[:, 3, 0, 0], expected)
+    assert torch.equal(out[:, :3], x)
+    assert not torch.allclose(minibatch_stddev(x)[:, 3, 0, 0], expected)  # pgtools / NVIDIA differ
+    six = torch.randn(6, 2, 2, 2)
+    whole = (six.var(dim=0) + 1e-8).sqrt().mean()
+    torch.testing.assert_close(zoo_minibatch_stddev(six)[:, 2], whole.expand(6, 2, 2))
+
+
+def test_discriminator_fade_in_skips_the_first_added_scale():
+    """Difference 8: DNet blends only from its second added scale on (GNet blends at the first)."""
+    torch.manual_seed(0)
+    images = torch.randn(4, 3, 8, 8)
+    small = ZooDiscriminator([8, 4])
+    assert torch.equal(small(images, alpha=0.4), small(images, alpha=1.0))
+    big = ZooDiscriminator([8, 4, 4])
+    lower = ZooDiscriminator([8, 4])  # the same weights without the newest scale
+    lower.load_state_dict({k: v for k, v in big.state_dict().items() if not k.startswith(("blocks.1.", "from_rgb.2."))})
+    images = torch.randn(4, 3, 16, 16)
+    old = F.leaky_relu(big.from_rgb[1](F.avg_pool2d(images, 2)), 0.2)
+    new = F.avg_pool2d(F.leaky_relu(big.blocks[1][1](F.leaky_relu(big.blocks[1][0](
+        F.leaky_relu(big.from_rgb[2](images), 0.2)), 0.2)), 0.2), 2)
+    x = 0.6 * old + 0.4 * new
+    for conv in big.blocks[0]:
+        x = F.leaky_relu(conv(x), 0.2)
+    x = F.avg_pool2d(x, 2)
+    x = F.leaky_relu(big.scale0(x), 0.2)
+    expected = big.decision(F.leaky_relu(big.dense(x.flatten(1)), 0.2))[:, 0]
+    torch.testing.assert_close(big(images, alpha=0.4), expected, rtol=0, atol=1e-6)
