@@ -112,4 +112,4 @@ def describe_network_file(path: str | os.PathLike) -> dict | None:
     return {"file": str(path), "kind": nets.kind, "resolution": gs.resolution, "channels": gs.channels,
             "latent_size": gs.latent_dim, "label_size": gs.num_classes, "lod": nets.lod,
             "working_resolution": nets.resolution, "alpha": nets.alpha, "parameters": parameters,
-            "settings": {k: v for k, v in nets.settings.items() if k != "build_module_src"}}
+            "settings": nets.settings}

@@ -1,4 +1,4 @@
-"""pytorch_GAN_zoo's Progressive GAN (the torch.hub ``PGAN``) as a faithful generator.
+"""pytorch_GAN_zoo's Progressive GAN (the torch.hub ``PGAN``) as a faithful generator and discriminator.
 
 A zoo checkpoint is ``torch.save({'config': BaseConfig, 'netG': ..., 'netD': ..., 'avgG': ...})``
 (``avgG`` the averaged generator that ``test(z, getAvG=True)`` uses). It is read with
