@@ -11,12 +11,14 @@ import numpy as np
 
 from pgtools.atomic import atomic_output
 from pgtools.cli.common import echo, option, quiet_option
-from pgtools.errors import PgtoolsError
+from pgtools.errors import Damaged, Different, PgtoolsError
 from pgtools.inspection import compare as compare_files
 from pgtools.inspection import contact_sheet, describe
+from pgtools.inspection import verify as verify_file
 from pgtools.png import save_png, to_pil
 from pgtools.progress import Progress
-from pgtools.pyramid import Pyramid
+from pgtools.pyramid import Pyramid, level_name
+from pgtools.pyramid.integrity import LevelCheck
 
 EXISTING_FILE = click.Path(dir_okay=False)
 
@@ -25,24 +27,63 @@ def _mib(size: float) -> str:
     return f"{size / 2**20:,.1f} MiB" if size >= 2**20 else f"{size / 2**10:,.1f} KiB"
 
 
+def _ranges(spans: list[tuple[int, int]], shown: int = 4) -> str:
+    text = ", ".join(f"{start}-{stop - 1}" if stop - start > 1 else f"{start}" for start, stop in spans[:shown])
+    return text + (", ..." if len(spans) > shown else "")
+
+
+def _verified(file: str, info: dict, quiet: bool) -> list[LevelCheck]:
+    progress = Progress(f"Verifying {file}", sum(level["shape"][0] for level in info["levels"]), enabled=not quiet)
+    checks = verify_file(file, progress)
+    progress.close()
+    return checks
+
+
 @click.command()
 @click.argument("file", type=EXISTING_FILE)
 @option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-def inspect(file: str, as_json: bool) -> None:
+@option("--verify", is_flag=True, help="Read back every chunk of every level; exit 3 if any is damaged.")
+def inspect(file: str, as_json: bool, verify: bool) -> None:
     """Summarise a pyramid: size, images, resolution, channels, every level's storage.
 
     \b
     Example:
       pgtools inspect celeba-128x128.h5 --json
+      pgtools inspect celeba-128x128.h5 --verify
     """
-    info = describe(file)
+    try:
+        info = describe(file)
+        checks = _verified(file, info, as_json) if verify else []
+    except Damaged as err:
+        raise (Different(str(err)) if verify else err) from None
+    damaged = [check for check in checks if not check.ok]
     if as_json:
+        if verify:
+            info["verify"] = [{"level": level_name(check.resolution), "ok": check.ok, "damaged_images": check.damaged,
+                               "reason": check.reason} for check in checks]
         click.echo(json.dumps(info, indent=2, default=str))
-        return
+    else:
+        _print_summary(info)
+        if checks:
+            click.echo(f"\n{'level':<16}read back")
+        for check in checks:
+            state = "ok" if check.ok else f"damaged: images {_ranges(check.damaged)} ({check.reason})"
+            click.echo(f"{level_name(check.resolution):<16}{state}")
+        if checks and not damaged and any(not level["compression"].startswith("gzip") for level in info["levels"]):
+            click.echo("Every chunk read back. Without gzip a chunk carries no checksum: changed bytes inside it "
+                       "go unnoticed.")
+    if damaged:
+        raise Different(f"{file}: {len(damaged)} of {len(checks)} levels damaged")
+
+
+def _print_summary(info: dict) -> None:
+    images = f"{info['num_images']:,}"
+    if info["incomplete"]:
+        images += f" planned; {info['incomplete']}"
     rows = [
         ("HDF5 file", info["file"]),
         ("Total size", _mib(info["size_bytes"])),
-        ("Number of images", f"{info['num_images']:,}"),
+        ("Number of images", images),
         ("Resolution", f"{info['resolution']}x{info['resolution']}"),
         ("Color channels", info["channels"]),
         ("Size per image", f"{_mib(info['bytes_per_image'])} (all levels on disk: {_mib(info['bytes_on_disk_per_image'])})"),
@@ -68,7 +109,7 @@ def inspect(file: str, as_json: bool) -> None:
 @click.argument("file_b", type=EXISTING_FILE)
 @option("--show", type=click.IntRange(min=1), default=10, show_default=True, help="Differing indices listed per level.")
 def compare(file_a: str, file_b: str, show: int) -> None:
-    """Compare two pyramids image by image at every level; exit 0 when identical, 1 when not.
+    """Compare two pyramids image by image at every level; exit 0 when identical, 3 when not.
 
     \b
     Example:
@@ -82,10 +123,9 @@ def compare(file_a: str, file_b: str, show: int) -> None:
             more = ", ..." if level.differing > len(level.first) else ""
             click.echo(f"data{level.resolution}x{level.resolution}: {level.differing:,} of {result.compared:,} images differ: "
                        + ", ".join(map(str, level.first)) + more)
-    if result.identical:
-        click.echo(f"All {result.compared:,} images are identical.")
-    else:
-        sys.exit(1)
+    if not result.identical:
+        raise Different(f"{file_a} and {file_b} differ")
+    click.echo(f"All {result.compared:,} images are identical.")
 
 
 def _range_options(func):

@@ -55,7 +55,7 @@ def test_inspect_json_and_incomplete_warning(pyramid):
     result = run("inspect", pyramid)
     assert result.exit_code == 0
     assert "Warning: levels missing: data2x2 (perhaps creation was interrupted)" in result.output
-    assert "Warning: incomplete: creation was interrupted after 12 images" in result.output
+    assert "Warning: incomplete: 12 written (creation was interrupted)" in result.output
 
 
 def test_inspect_flags_a_file_without_complete_attribute(tmp_path):
@@ -81,18 +81,19 @@ def test_compare_identical_and_different(tmp_path, pyramid):
     changed[9] = 255 - changed[9]
     write_pyramid(tmp_path / "b.h5", [changed[:10]], resolution=16, channels=3)
     result = run("compare", pyramid, tmp_path / "b.h5")
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     lines = result.output.splitlines()
+    assert lines[-1] == f"{pyramid} and {tmp_path / 'b.h5'} differ"
     assert lines[0] == "Image count mismatch: 12 vs 10"
     assert lines[1] == "data16x16: 2 of 10 images differ: 3, 9"
     assert "data1x1: 1 of 10 images differ: 9" in lines
-    assert "identical" not in result.output
+    assert "are identical" not in result.output
 
 
 def test_compare_channel_mismatch(tmp_path, pyramid):
     write_pyramid(tmp_path / "g.h5", [IMAGES[:, :1]], resolution=16, channels=1)
     result = run("compare", pyramid, tmp_path / "g.h5")
-    assert (result.exit_code, result.output) == (1, "Channel count mismatch: 3 vs 1\n")
+    assert (result.exit_code, result.output) == (3, f"Channel count mismatch: 3 vs 1\n{pyramid} and {tmp_path / 'g.h5'} differ\n")
 
 
 def test_extract_writes_pngs_at_any_level(tmp_path, pyramid):
