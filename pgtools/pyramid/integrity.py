@@ -27,6 +27,8 @@ WRITTEN_ATTRS = ("num_written", "images_written")  # the writer's count of image
 def reason(err: BaseException) -> str:
     """HDF5's message, shortened: ``truncated: 45,141 of 67,712 bytes present`` or ``can't read data (...)``."""
     text = str(err.args[0] if err.args else err)
+    if isinstance(err, zlib.error):
+        return f"can't decompress a chunk ({text.split(': ', 1)[-1]})"
     truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", text)
     if truncated:
         return f"truncated: {int(truncated[1]):,} of {int(truncated[2]):,} bytes present"
