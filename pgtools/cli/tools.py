@@ -9,13 +9,13 @@ import sys
 import click
 import numpy as np
 
-from pgtools.atomic import atomic_output
+from pgtools.atomic import output_folder
 from pgtools.cli.common import echo, option, quiet_option
 from pgtools.errors import Damaged, Different, PgtoolsError
 from pgtools.inspection import compare as compare_files
 from pgtools.inspection import contact_sheet, describe
 from pgtools.inspection import verify as verify_file
-from pgtools.png import save_png, to_pil
+from pgtools.png import save_png
 from pgtools.progress import Progress
 from pgtools.pyramid import Pyramid, level_name
 from pgtools.pyramid.integrity import LevelCheck
@@ -153,11 +153,11 @@ def _selection(pyramid: Pyramid, start: int, stop: int | None, step: int, resolu
 @click.argument("file", type=EXISTING_FILE)
 @click.argument("outdir", type=click.Path(file_okay=False))
 @_range_options
-@option("--overwrite", is_flag=True, help="Replace OUTDIR if it exists.")
+@option("--overwrite", is_flag=True, help="Replace img*.png files already in OUTDIR (nothing else there is touched).")
 @quiet_option
 def extract(file: str, outdir: str, start: int, stop: int | None, step: int, resolution: int | None,
             overwrite: bool, quiet: bool) -> None:
-    """Write images as PNG files img%08d.png (by image index) into a new folder.
+    """Write images as PNG files img%08d.png (by image index) into a folder, new or existing.
 
     \b
     Example:
@@ -165,11 +165,11 @@ def extract(file: str, outdir: str, start: int, stop: int | None, step: int, res
     """
     with Pyramid(file) as pyramid:
         indices, resolution = _selection(pyramid, start, stop, step, resolution)
+        folder = output_folder(outdir, r"img\d{8}\.png", overwrite=overwrite)
         progress = Progress(f"Extracting to {outdir}", len(indices), enabled=not quiet)
-        with atomic_output(outdir, overwrite=overwrite, is_dir=True) as temp:
-            for index in indices:
-                to_pil(pyramid.read(resolution, index, index + 1)[0]).save(temp / f"img{index:08d}.png")
-                progress()
+        for index in indices:
+            save_png(pyramid.read(resolution, index, index + 1)[0], folder / f"img{index:08d}.png")
+            progress()
         progress.close()
     echo(f"Wrote {len(indices):,} images of {resolution}x{resolution} to {outdir}", quiet)
 

@@ -104,12 +104,33 @@ def test_extract_writes_pngs_at_any_level(tmp_path, pyramid):
     level8 = lod_levels(IMAGES, 16)[8]
     np.testing.assert_array_equal(np.asarray(Image.open(out / "img00000005.png")), level8[5].transpose(1, 2, 0))
     result = run("extract", pyramid, out)
-    assert result.exit_code == 1 and "already exists (use --overwrite" in result.output
+    assert result.exit_code == 1 and "out already holds img00000002.png, img00000005.png (use --overwrite" in result.output
     assert run("extract", pyramid, out, "--overwrite").exit_code == 0
     assert len(list(out.iterdir())) == 12
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
     result = run("extract", pyramid, tmp_path / "o2", "--resolution", 32)
     assert result.output.endswith("no 32x32 level (levels: 1, 2, 4, 8, 16)\n") and result.exit_code == 1
+
+
+def test_extract_overwrite_replaces_only_its_own_files(tmp_path, pyramid):
+    mypics = tmp_path / "mypics"
+    (mypics / "sub").mkdir(parents=True)
+    (mypics / "notes.txt").write_text("notes")
+    (mypics / "sub" / "photo.jpg").write_bytes(b"jpeg")
+    (mypics / "img00000001.png").write_bytes(b"old")
+    result = run("extract", pyramid, mypics, "--stop", 3)
+    assert result.exit_code == 1
+    assert result.output == (f"Error: {mypics} already holds img00000001.png (use --overwrite to replace such files; "
+                             "nothing else in the folder is touched)\n")
+    assert (mypics / "img00000001.png").read_bytes() == b"old"
+    result = run("extract", pyramid, mypics, "--stop", 3, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in mypics.iterdir()) == ["img00000000.png", "img00000001.png", "img00000002.png",
+                                                         "notes.txt", "sub"]
+    assert (mypics / "notes.txt").read_text() == "notes" and (mypics / "sub" / "photo.jpg").read_bytes() == b"jpeg"
+    np.testing.assert_array_equal(np.asarray(Image.open(mypics / "img00000001.png")), IMAGES[1].transpose(1, 2, 0))
+    (tmp_path / "afile").write_text("x")
+    assert run("extract", pyramid, tmp_path / "afile").exit_code == 2  # Click: "is a file", a usage error
 
 
 def test_extract_grayscale(tmp_path):
