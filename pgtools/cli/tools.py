@@ -15,7 +15,7 @@ from pgtools.errors import Damaged, Different, PgtoolsError
 from pgtools.inspection import compare as compare_files
 from pgtools.inspection import contact_sheet, describe
 from pgtools.inspection import verify as verify_file
-from pgtools.png import save_png
+from pgtools.png import image_format, save_image, save_png
 from pgtools.progress import Progress
 from pgtools.pyramid import Pyramid, level_name
 from pgtools.pyramid.integrity import LevelCheck
@@ -181,24 +181,27 @@ def extract(file: str, outdir: str, start: int, stop: int | None, step: int, res
 @option("--count", type=click.IntRange(min=1), default=64, show_default=True, help="Images in the grid.")
 @option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First image index.")
 @option("--columns", type=click.IntRange(min=1), default=None, help="Images per row [default: square].")
-@option("--random", "random_seed", type=int, default=None, help="Pick images at random with this seed.")
+@option("--random", "random_seed", type=int, default=None,
+        help="Pick COUNT images at random (from --start on) with this seed.")
 @option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def grid(file: str, output: str, resolution: int | None, count: int, start: int, columns: int | None,
          random_seed: int | None, overwrite: bool) -> None:
-    """Write one PNG contact sheet of a pyramid's images.
+    """Write one contact sheet of a pyramid's images, PNG or JPEG as OUTPUT's extension says.
 
     \b
     Example:
       pgtools grid celeba-128x128.h5 grid.png --resolution 64 --count 64
     """
+    image_format(output)
     with Pyramid(file) as pyramid:
         if random_seed is None:
             indices, resolution = _selection(pyramid, start, start + count, 1, resolution)
         else:
-            _, resolution = _selection(pyramid, 0, None, 1, resolution)
-            indices = np.sort(np.random.default_rng(random_seed).choice(pyramid.num_images, min(count, pyramid.num_images), replace=False))
+            pool, resolution = _selection(pyramid, start, None, 1, resolution)
+            picked = np.random.default_rng(random_seed).choice(len(pool), min(count, len(pool)), replace=False)
+            indices = np.sort(np.asarray(pool)[picked])
         images = pyramid.read_indices(resolution, list(indices))
-    save_png(contact_sheet(images, columns), output, overwrite=overwrite)
+    save_image(contact_sheet(images, columns), output, overwrite=overwrite)
     click.echo(f"Wrote a grid of {len(images)} images of {resolution}x{resolution} to {output}")
 
 

@@ -151,6 +151,34 @@ def test_grid_is_a_contact_sheet(tmp_path, pyramid):
     assert run("grid", pyramid, tmp_path / "g.png").exit_code == 1
 
 
+def test_grid_random_starts_at_start(tmp_path, pyramid):
+    result = run("grid", pyramid, tmp_path / "r.png", "--random", 1, "--start", 10, "--count", 4, "--columns", 4)
+    assert result.output == f"Wrote a grid of 2 images of 16x16 to {tmp_path / 'r.png'}\n"
+    sheet = np.asarray(Image.open(tmp_path / "r.png"))
+    np.testing.assert_array_equal(sheet[:, :32], np.concatenate([IMAGES[10], IMAGES[11]], axis=2).transpose(1, 2, 0))
+    result = run("grid", pyramid, tmp_path / "s.png", "--random", 3, "--start", 4, "--count", 3, "--columns", 3)
+    sheet = np.asarray(Image.open(tmp_path / "s.png"))
+    picked = [int(np.flatnonzero((IMAGES == sheet[:, 16 * i:16 * (i + 1)].transpose(2, 0, 1)).all(axis=(1, 2, 3)))[0])
+              for i in range(3)]
+    assert picked == sorted(picked) and min(picked) >= 4 and len(set(picked)) == 3
+
+
+def test_grid_format_follows_the_extension(tmp_path, pyramid):
+    result = run("grid", pyramid, tmp_path / "g.jpg", "--count", 4)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "g.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    with Image.open(tmp_path / "g.jpg") as image:
+        assert (image.format, image.size) == ("JPEG", (32, 32))
+        error = np.abs(np.asarray(image).astype(int) - contact_sheet(IMAGES[:4]).astype(int))
+    assert error.mean() < 6  # uniform noise, the hardest case for JPEG: about 3 at quality 95
+    assert run("grid", pyramid, tmp_path / "G.JPEG", "--count", 1).exit_code == 0
+    assert Image.open(tmp_path / "G.JPEG").format == "JPEG"
+    result = run("grid", pyramid, tmp_path / "g.bmp")
+    assert (result.exit_code, result.output) == (1, f"Error: {tmp_path / 'g.bmp'}: cannot tell the image format from "
+                                                    "'.bmp'; name it .png, .jpg, .jpeg\n")
+    assert not (tmp_path / "g.bmp").exists()
+
+
 def test_contact_sheet_layout():
     images = np.arange(5, dtype=np.uint8).reshape(5, 1, 1, 1)
     assert contact_sheet(images)[:, :, 0].tolist() == [[0, 1, 2], [3, 4, 0]]
