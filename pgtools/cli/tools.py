@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import sys
 
 import click
@@ -205,8 +207,38 @@ def grid(file: str, output: str, resolution: int | None, count: int, start: int,
     click.echo(f"Wrote a grid of {len(images)} images of {resolution}x{resolution} to {output}")
 
 
-def _has_display() -> bool:
-    return sys.platform in ("win32", "darwin") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+def _x_server_answers(display: str) -> bool:
+    """Whether something accepts connections at an X display such as ``:0``, ``unix:1`` or ``host:10.0``."""
+    parsed = re.fullmatch(r"(?P<host>[^:]*):(?P<number>\d+)(\.\d+)?", display)
+    if not parsed:
+        return False
+    number = int(parsed["number"])
+    if parsed["host"] in ("", "unix"):
+        kind, addresses = socket.AF_UNIX, [f"\0/tmp/.X11-unix/X{number}", f"/tmp/.X11-unix/X{number}"]
+    else:
+        kind, addresses = socket.AF_INET, [(parsed["host"], 6000 + number)]
+    for address in addresses:
+        with socket.socket(kind, socket.SOCK_STREAM) as connection:
+            connection.settimeout(2)
+            try:
+                connection.connect(address)
+                return True
+            except OSError:
+                pass
+    return False
+
+
+def _display_problem() -> str | None:
+    """Why OpenCV cannot open a window here, or None; its Qt build (X only) aborts the process instead of raising."""
+    if sys.platform in ("win32", "darwin"):
+        return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return "no display available here" + (" (OpenCV's window needs X: DISPLAY is not set)"
+                                              if os.environ.get("WAYLAND_DISPLAY") else "")
+    if not _x_server_answers(display):
+        return f"cannot open display {display} (no X server answers there)"
+    return None
 
 
 @click.command()
@@ -220,8 +252,9 @@ def display(file: str, start: int, stop: int | None, step: int, resolution: int 
       pgtools display celeba-128x128.h5 --start 100 --step 10
     """
     instead = "use `pgtools grid FILE out.png` or `pgtools extract FILE DIR` instead"
-    if not _has_display():
-        raise PgtoolsError(f"no display available here; {instead}")
+    problem = _display_problem()
+    if problem:
+        raise PgtoolsError(f"{problem}; {instead}")
     import cv2
 
     with Pyramid(file) as pyramid:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -11,6 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pgtools.cli import main
+from pgtools.cli.tools import _display_problem
 from pgtools.inspection import contact_sheet
 from pgtools.pyramid import lod_levels, write_pyramid
 
@@ -192,6 +197,34 @@ def test_display_without_a_screen_points_elsewhere(pyramid, monkeypatch):
     assert result.exit_code == 1
     assert result.output == ("Error: no display available here; use `pgtools grid FILE out.png` or "
                              "`pgtools extract FILE DIR` instead\n")
+
+
+def test_display_with_an_unreachable_x_server_says_so(pyramid):
+    """Without the check, OpenCV's Qt aborts the whole process (exit 134): so run it as one."""
+    env = {key: value for key, value in os.environ.items() if key != "WAYLAND_DISPLAY"} | {"DISPLAY": ":4711"}
+    result = subprocess.run([sys.executable, "-m", "pgtools.cli", "display", str(pyramid)], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == ("Error: cannot open display :4711 (no X server answers there); use `pgtools grid FILE "
+                             "out.png` or `pgtools extract FILE DIR` instead\n")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="abstract sockets are Linux's")
+def test_display_check_accepts_a_listening_x_server(monkeypatch):
+    with socket.socket(socket.AF_UNIX) as local, socket.socket() as remote:
+        local.bind("\0/tmp/.X11-unix/X4712")
+        local.listen()
+        remote.bind(("127.0.0.1", 0))
+        remote.listen()
+        port = remote.getsockname()[1]
+        for display, problem in ((":4712", None), ("unix:4712.0", None), (":4713", "cannot open display :4713"),
+                                 ("nonsense", "cannot open display nonsense")):
+            monkeypatch.setenv("DISPLAY", display)
+            assert (_display_problem() or "").startswith(problem or ""), display
+            assert bool(_display_problem()) == bool(problem), display
+        if port > 6000:
+            monkeypatch.setenv("DISPLAY", f"127.0.0.1:{port - 6000}")
+            assert _display_problem() is None
 
 
 def test_help_has_description_and_example():
