@@ -95,6 +95,21 @@ def test_compare_identical_and_different(tmp_path, pyramid):
     assert "are identical" not in result.output
 
 
+def test_exit_statuses_follow_the_readme_table(tmp_path, pyramid):
+    """0 success, 1 error, 2 usage error, 3 a check found a difference."""
+    write_pyramid(tmp_path / "b.h5", [255 - IMAGES], resolution=16, channels=3)
+    statuses = {
+        "identical": run("compare", pyramid, pyramid).exit_code,
+        "error": run("compare", pyramid, tmp_path / "missing.h5").exit_code,
+        "unknown option": run("compare", pyramid, pyramid, "--bogus").exit_code,
+        "missing argument": run("inspect").exit_code,
+        "bad value": run("grid", pyramid, tmp_path / "g.png", "--count", 0).exit_code,
+        "different": run("compare", pyramid, tmp_path / "b.h5").exit_code,
+    }
+    assert statuses == {"identical": 0, "error": 1, "unknown option": 2, "missing argument": 2, "bad value": 2,
+                        "different": 3}
+
+
 def test_compare_channel_mismatch(tmp_path, pyramid):
     write_pyramid(tmp_path / "g.h5", [IMAGES[:, :1]], resolution=16, channels=1)
     result = run("compare", pyramid, tmp_path / "g.h5")
