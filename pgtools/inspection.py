@@ -80,7 +80,7 @@ def describe(path: str | os.PathLike) -> dict:
                 + "); perhaps creation was interrupted"
             )
         attrs = {key: _attr_value(value) for key, value in file.attrs.items()}
-        state = incomplete(attrs, levels)
+        state = incomplete(attrs, levels, by_chunks=True)
         if state:
             warnings.append(f"{state} (creation was interrupted)")
         elif "complete" not in attrs:

@@ -45,28 +45,30 @@ def reading(path: str | os.PathLike, resolution: int | None = None, what: str | 
         raise Damaged(f"{path}: {part} is damaged ({reason(err)})") from None
 
 
-def _written_by_levels(levels: dict[int, h5py.Dataset]) -> tuple[int, bool]:
-    """(images every level holds, whether exact): beyond the shortest level, chunks never written
-    (chunks fill from the first image on) bound the count from above."""
+def _written_by_levels(levels: dict[int, h5py.Dataset], by_chunks: bool) -> tuple[int, bool]:
+    """(images every level holds, whether exact); ``by_chunks`` bounds it by the chunks ever written
+    (chunks fill from the first image on), which takes a walk through every level's chunk index."""
     counted = min(dataset.shape[0] for dataset in levels.values())
     allocated = min(
-        (dataset.id.get_num_chunks() * dataset.chunks[0] for dataset in levels.values() if dataset.chunks),
+        (dataset.id.get_num_chunks() * dataset.chunks[0] for dataset in levels.values() if dataset.chunks and by_chunks),
         default=counted,
     )
     return min(counted, allocated), allocated >= counted
 
 
-def incomplete(attrs: h5py.AttributeManager | dict, levels: dict[int, h5py.Dataset]) -> str | None:
+def incomplete(attrs: h5py.AttributeManager | dict, levels: dict[int, h5py.Dataset], *,
+               by_chunks: bool = False) -> str | None:
     """``incomplete: N of M written`` for a file whose creation did not finish, else None.
 
     The writer's ``complete`` flag and written count decide where present; files without the flag
-    (the original h5tool's) are judged by the levels: unequal counts or chunks never written.
+    (the original h5tool's) are judged by the levels: unequal counts, and with ``by_chunks`` also
+    chunks never written.
     """
     if attrs.get("complete", False):
         return None
     planned = max(dataset.shape[0] for dataset in levels.values())
     counted = [attrs[name] for name in WRITTEN_ATTRS if name in attrs]
-    written, exact = (int(counted[0]), True) if counted else _written_by_levels(levels)
+    written, exact = (int(counted[0]), True) if counted else _written_by_levels(levels, by_chunks)
     if "complete" not in attrs and written == planned:
         return None
     if written == planned:
