@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 import h5py
 
-from pgtools.errors import Damaged
+from pgtools.errors import Damaged, PgtoolsError
 from pgtools.pyramid.format import BLOCK_BYTES
 
 HDF5_ERRORS = (OSError, RuntimeError, KeyError, zlib.error)
@@ -40,6 +40,8 @@ def reading(path: str | os.PathLike, resolution: int | None = None, what: str | 
     """Raise :class:`Damaged` naming ``path`` and the level (or ``what``) for any HDF5 read failure inside."""
     try:
         yield
+    except BlockingIOError:
+        raise PgtoolsError(f"{path}: another process is writing it (HDF5 file lock); try again when it is done") from None
     except HDF5_ERRORS as err:
         part = f"level {resolution}x{resolution}" if resolution else what or "file"
         raise Damaged(f"{path}: {part} is damaged ({reason(err)})") from None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -78,9 +80,19 @@ def test_gzip_chunk_damage_names_file_and_level(gzip_damaged):
         "(can't read data (filter returned failure during read))\n")
     assert not gzip_damaged.with_name("g.png").exists()
     with Pyramid(gzip_damaged) as pyramid:  # pgtools' own fast path decompresses with zlib
-        with pytest.raises(Damaged, match=r"level 8x8 is damaged \(can't decompress a chunk \(incorrect data check\)\)$"):
+        with pytest.raises(Damaged, match=r"level 8x8 is damaged \(can't decompress a chunk \(.+\)\)$"):
             pyramid.read_indices(8, [30])
         assert pyramid.read_indices(8, [0, 20]).shape == (2, 3, 8, 8)  # the other chunk still reads
+
+
+def test_metrics_on_a_damaged_level_is_one_line(tmp_path):
+    path = tmp_path / "gz.h5"
+    write_pyramid(path, [IMAGES], resolution=16, channels=3, count=40, compression="gzip-4")
+    chunk = _chunk(path, "data16x16", 2)
+    _overwrite(path, chunk.byte_offset + chunk.size // 2, b"\xa5" * 16)
+    result = run("metrics", path, "--fakes", path, "--num_images", 40, "--metric", "swd")
+    assert result.exit_code == 1 and len(result.output.splitlines()) == 1
+    assert result.output.startswith(f"Error: {path}: level 16x16 is damaged (can't decompress a chunk (")  # zlib's words
 
 
 def test_training_on_a_damaged_file_stops_with_one_line(index_damaged, tmp_path, one_thread):
@@ -157,3 +169,15 @@ def test_interrupted_partial_file_says_how_many_were_written(tmp_path):
     with h5py.File(partial, "r+") as file:  # no flag, no count: judged by the chunks written (5 images each)
         del file.attrs["complete"], file.attrs["images_written"]
     assert "Warning: incomplete: at most 20 of 40 written" in run("inspect", partial).output
+
+
+def test_a_file_being_written_is_not_called_damaged(tmp_path):
+    """HDF5 locks a file open for writing against other processes (this one may open it again)."""
+    partial = tmp_path / ".p.h5.partial"
+    with PyramidWriter(tmp_path / "p.h5", resolution=16, channels=3, count=40) as writer:
+        writer.add(IMAGES)
+        writer.flush()
+        result = subprocess.run([sys.executable, "-m", "pgtools.cli", "inspect", str(partial)],
+                                capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == f"Error: {partial}: another process is writing it (HDF5 file lock); try again when it is done\n"
