@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -60,3 +61,27 @@ def atomic_output(target: str | os.PathLike, *, overwrite: bool = False, is_dir:
     except BaseException:
         _remove(temp)
         raise
+
+
+def _listing(names: list[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (f", ... ({len(names):,} files)" if len(names) > shown else "")
+
+
+def output_folder(folder: str | os.PathLike, pattern: str, *, overwrite: bool) -> Path:
+    """Create ``folder`` for files named like ``pattern`` (a regular expression), or reuse it.
+
+    A folder already holding such files is refused unless ``overwrite``, which lets the command
+    replace them file by file. Nothing else in the folder is ever touched or removed.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise PgtoolsError(f"{folder} exists and is not a folder")
+    if not folder.parent.is_dir():
+        raise PgtoolsError(f"cannot write into {folder}: folder {folder.parent} does not exist")
+    if folder.is_dir() and not overwrite:
+        clashes = sorted(path.name for path in folder.iterdir() if re.fullmatch(pattern, path.name))
+        if clashes:
+            raise PgtoolsError(f"{folder} already holds {_listing(clashes)} (use --overwrite to replace "
+                               "such files; nothing else in the folder is touched)")
+    folder.mkdir(exist_ok=True)
+    return folder

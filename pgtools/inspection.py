@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import h5py
 import numpy as np
 
 from pgtools.errors import PgtoolsError
 from pgtools.pyramid import BLOCK_BYTES, Pyramid, is_power_of_two, labels_path, level_name, level_resolutions
+from pgtools.pyramid.integrity import LevelCheck, incomplete, reading, verify_level
 
 
 def _open_hdf5(path: str | os.PathLike) -> h5py.File:
@@ -19,7 +21,17 @@ def _open_hdf5(path: str | os.PathLike) -> h5py.File:
         raise PgtoolsError(f"{path}: no such file")
     if not h5py.is_hdf5(path):
         raise PgtoolsError(f"{path}: not an HDF5 file")
-    return h5py.File(path, "r")
+    with reading(path):
+        return h5py.File(path, "r")
+
+
+def _levels(file: h5py.File) -> dict[int, h5py.Dataset]:
+    """Every ``data<r>x<r>`` dataset of a file by resolution, whatever else it holds."""
+    return {
+        dataset.shape[-1]: dataset
+        for dataset in file.values()
+        if isinstance(dataset, h5py.Dataset) and dataset.ndim == 4 and dataset.name.lstrip("/") == level_name(dataset.shape[-1])
+    }
 
 
 def _level_info(dataset: h5py.Dataset) -> dict:
@@ -46,14 +58,11 @@ def _attr_value(value):
 
 
 def describe(path: str | os.PathLike) -> dict:
-    """Everything ``inspect`` shows, as a JSON-ready dict; problems go to ``warnings``, not exceptions."""
+    """Everything ``inspect`` shows, as a JSON-ready dict; problems go to ``warnings``, not exceptions
+    (damaged metadata raises :class:`pgtools.errors.Damaged`)."""
     path = Path(path)
-    with _open_hdf5(path) as file:
-        levels = {
-            dataset.shape[-1]: dataset
-            for dataset in file.values()
-            if isinstance(dataset, h5py.Dataset) and dataset.ndim == 4 and dataset.name.lstrip("/") == level_name(dataset.shape[-1])
-        }
+    with _open_hdf5(path) as file, reading(path):
+        levels = _levels(file)
         if not levels:
             raise PgtoolsError(f"{path}: not a pyramid (no data<r>x<r> datasets)")
         resolution = max(levels)
@@ -71,12 +80,11 @@ def describe(path: str | os.PathLike) -> dict:
                 + "); perhaps creation was interrupted"
             )
         attrs = {key: _attr_value(value) for key, value in file.attrs.items()}
-        if "complete" not in attrs:
+        state = incomplete(attrs, levels, by_chunks=True)
+        if state:
+            warnings.append(f"{state} (creation was interrupted)")
+        elif "complete" not in attrs:
             warnings.append("no 'complete' flag: not written by pgtools, completeness cannot be confirmed")
-        elif not attrs["complete"]:
-            warnings.append(
-                f"incomplete: creation was interrupted after {attrs.get('images_written', '?')} images"
-            )
         labels = file["labels"].shape if "labels" in file else None
         sidecar = labels_path(path)
         if labels is None and sidecar.is_file():
@@ -86,6 +94,7 @@ def describe(path: str | os.PathLike) -> dict:
             "file": str(path),
             "size_bytes": path.stat().st_size,
             "num_images": int(top.shape[0]),
+            "incomplete": state,
             "resolution": int(resolution),
             "channels": int(channels),
             "bytes_per_image": int(channels * resolution * resolution),
@@ -95,6 +104,13 @@ def describe(path: str | os.PathLike) -> dict:
             "attrs": attrs,
             "warnings": warnings,
         }
+
+
+def verify(path: str | os.PathLike, progress: Callable[[int], None] | None = None) -> list[LevelCheck]:
+    """Read back every chunk of every level, top level first; ``progress`` gets images read."""
+    with _open_hdf5(path) as file, reading(path):
+        levels = _levels(file)
+        return [verify_level(levels[r], progress) for r in sorted(levels, reverse=True)]
 
 
 @dataclass

@@ -213,8 +213,9 @@ def test_reads_the_originals_files_with_sidecar_labels(tmp_path):
 @pytest.mark.parametrize(
     "counts, attrs, message",
     [
-        ((4, 3, 4), {}, r"data2x2 holds 3 images but data4x4 holds 4 \(perhaps creation was interrupted\)"),
-        ((4, 4, 4), {"complete": False}, "incomplete file"),
+        ((4, 3, 4), {}, r"bad.h5: incomplete: 3 of 4 written \(its creation was interrupted\); create it again$"),
+        ((4, 4, 4), {"complete": False}, r"bad.h5: incomplete: 4 written \(its creation"),
+        ((4, 4, 4), {"complete": False, "images_written": 2}, r"bad.h5: incomplete: 2 of 4 written \(its creation"),
         ((0, 0, 0), {}, "holds no images"),
     ],
 )

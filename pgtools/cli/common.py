@@ -11,7 +11,7 @@ from typing import Callable
 
 import click
 
-from pgtools.errors import PgtoolsError
+from pgtools.errors import Different, PgtoolsError
 from pgtools.progress import Progress
 from pgtools.pyramid import COMPRESSIONS, DEFAULT_COMPRESSION, PyramidWriter
 from pgtools.sources import Source
@@ -83,13 +83,28 @@ def write_source(output: str, source: Source, *, overwrite: bool, compression: s
     return writer.num_written
 
 
+class _Finding(click.ClickException):
+    """What a check found (files differ, levels damaged): printed as it is, without ``Error:``."""
+
+    exit_code = Different.exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(self.format_message(), err=True, file=file)
+
+
 def user_errors(func: Callable) -> Callable:
-    """Turn PgtoolsError and OS errors into Click's one-line ``Error: ...`` and exit status 1."""
+    """Turn PgtoolsError and OS errors into one line and the exit status of the error's kind.
+
+    Exit statuses: 0 success, 1 error (``Error: ...``), 2 usage error (Click's own), 3 a check
+    found the files different or damaged (:class:`pgtools.errors.Different`).
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except Different as err:
+            raise _Finding(str(err)) from None
         except PgtoolsError as err:
             raise click.ClickException(str(err)) from None
         except OSError as err:

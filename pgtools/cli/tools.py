@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import sys
 
 import click
 import numpy as np
 
-from pgtools.atomic import atomic_output
+from pgtools.atomic import output_folder
 from pgtools.cli.common import echo, option, quiet_option
-from pgtools.errors import PgtoolsError
+from pgtools.errors import Damaged, Different, PgtoolsError
 from pgtools.inspection import compare as compare_files
 from pgtools.inspection import contact_sheet, describe
-from pgtools.png import save_png, to_pil
+from pgtools.inspection import verify as verify_file
+from pgtools.png import image_format, save_image, save_png
 from pgtools.progress import Progress
-from pgtools.pyramid import Pyramid
+from pgtools.pyramid import Pyramid, level_name
+from pgtools.pyramid.integrity import LevelCheck
 
 EXISTING_FILE = click.Path(dir_okay=False)
 
@@ -25,10 +29,23 @@ def _mib(size: float) -> str:
     return f"{size / 2**20:,.1f} MiB" if size >= 2**20 else f"{size / 2**10:,.1f} KiB"
 
 
+def _ranges(spans: list[tuple[int, int]], shown: int = 4) -> str:
+    text = ", ".join(f"{start}-{stop - 1}" if stop - start > 1 else f"{start}" for start, stop in spans[:shown])
+    return text + (", ..." if len(spans) > shown else "")
+
+
+def _verified(file: str, info: dict, quiet: bool) -> list[LevelCheck]:
+    progress = Progress(f"Verifying {file}", sum(level["shape"][0] for level in info["levels"]), enabled=not quiet)
+    checks = verify_file(file, progress)
+    progress.close()
+    return checks
+
+
 @click.command()
 @click.argument("file", type=EXISTING_FILE)
 @option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-def inspect(file: str, as_json: bool) -> None:
+@option("--verify", is_flag=True, help="Read back every chunk of every level; exit 3 if any is damaged.")
+def inspect(file: str, as_json: bool, verify: bool) -> None:
     """Summarise a pyramid: size, images, resolution, channels, every level's storage.
 
     An NVIDIA network pickle or a pytorch_GAN_zoo checkpoint is described too (kind, resolution,
@@ -37,6 +54,7 @@ def inspect(file: str, as_json: bool) -> None:
     \b
     Example:
       pgtools inspect celeba-128x128.h5 --json
+      pgtools inspect celeba-128x128.h5 --verify
       pgtools inspect karras2018iclr-celebahq-1024x1024.pkl
     """
     from pgtools.models.published import describe_network_file
@@ -46,14 +64,39 @@ def inspect(file: str, as_json: bool) -> None:
         from pgtools.cli.networks import print_network_info
 
         return print_network_info(network, as_json)
-    info = describe(file)
+    try:
+        info = describe(file)
+        checks = _verified(file, info, as_json) if verify else []
+    except Damaged as err:
+        raise (Different(str(err)) if verify else err) from None
+    damaged = [check for check in checks if not check.ok]
     if as_json:
+        if verify:
+            info["verify"] = [{"level": level_name(check.resolution), "ok": check.ok, "damaged_images": check.damaged,
+                               "reason": check.reason} for check in checks]
         click.echo(json.dumps(info, indent=2, default=str))
-        return
+    else:
+        _print_summary(info)
+        if checks:
+            click.echo(f"\n{'level':<16}read back")
+        for check in checks:
+            state = "ok" if check.ok else f"damaged: images {_ranges(check.damaged)} ({check.reason})"
+            click.echo(f"{level_name(check.resolution):<16}{state}")
+        if checks and not damaged and any(not level["compression"].startswith("gzip") for level in info["levels"]):
+            click.echo("Every chunk read back. Without gzip a chunk carries no checksum: changed bytes inside it "
+                       "go unnoticed.")
+    if damaged:
+        raise Different(f"{file}: {len(damaged)} of {len(checks)} levels damaged")
+
+
+def _print_summary(info: dict) -> None:
+    images = f"{info['num_images']:,}"
+    if info["incomplete"]:
+        images += f" planned; {info['incomplete']}"
     rows = [
         ("HDF5 file", info["file"]),
         ("Total size", _mib(info["size_bytes"])),
-        ("Number of images", f"{info['num_images']:,}"),
+        ("Number of images", images),
         ("Resolution", f"{info['resolution']}x{info['resolution']}"),
         ("Color channels", info["channels"]),
         ("Size per image", f"{_mib(info['bytes_per_image'])} (all levels on disk: {_mib(info['bytes_on_disk_per_image'])})"),
@@ -79,7 +122,7 @@ def inspect(file: str, as_json: bool) -> None:
 @click.argument("file_b", type=EXISTING_FILE)
 @option("--show", type=click.IntRange(min=1), default=10, show_default=True, help="Differing indices listed per level.")
 def compare(file_a: str, file_b: str, show: int) -> None:
-    """Compare two pyramids image by image at every level; exit 0 when identical, 1 when not.
+    """Compare two pyramids image by image at every level; exit 0 when identical, 3 when not.
 
     \b
     Example:
@@ -93,10 +136,9 @@ def compare(file_a: str, file_b: str, show: int) -> None:
             more = ", ..." if level.differing > len(level.first) else ""
             click.echo(f"data{level.resolution}x{level.resolution}: {level.differing:,} of {result.compared:,} images differ: "
                        + ", ".join(map(str, level.first)) + more)
-    if result.identical:
-        click.echo(f"All {result.compared:,} images are identical.")
-    else:
-        sys.exit(1)
+    if not result.identical:
+        raise Different(f"{file_a} and {file_b} differ")
+    click.echo(f"All {result.compared:,} images are identical.")
 
 
 def _range_options(func):
@@ -124,11 +166,11 @@ def _selection(pyramid: Pyramid, start: int, stop: int | None, step: int, resolu
 @click.argument("file", type=EXISTING_FILE)
 @click.argument("outdir", type=click.Path(file_okay=False))
 @_range_options
-@option("--overwrite", is_flag=True, help="Replace OUTDIR if it exists.")
+@option("--overwrite", is_flag=True, help="Replace img*.png files already in OUTDIR (nothing else there is touched).")
 @quiet_option
 def extract(file: str, outdir: str, start: int, stop: int | None, step: int, resolution: int | None,
             overwrite: bool, quiet: bool) -> None:
-    """Write images as PNG files img%08d.png (by image index) into a new folder.
+    """Write images as PNG files img%08d.png (by image index) into a folder, new or existing.
 
     \b
     Example:
@@ -136,11 +178,11 @@ def extract(file: str, outdir: str, start: int, stop: int | None, step: int, res
     """
     with Pyramid(file) as pyramid:
         indices, resolution = _selection(pyramid, start, stop, step, resolution)
+        folder = output_folder(outdir, r"img\d{8}\.png", overwrite=overwrite)
         progress = Progress(f"Extracting to {outdir}", len(indices), enabled=not quiet)
-        with atomic_output(outdir, overwrite=overwrite, is_dir=True) as temp:
-            for index in indices:
-                to_pil(pyramid.read(resolution, index, index + 1)[0]).save(temp / f"img{index:08d}.png")
-                progress()
+        for index in indices:
+            save_png(pyramid.read(resolution, index, index + 1)[0], folder / f"img{index:08d}.png")
+            progress()
         progress.close()
     echo(f"Wrote {len(indices):,} images of {resolution}x{resolution} to {outdir}", quiet)
 
@@ -152,29 +194,62 @@ def extract(file: str, outdir: str, start: int, stop: int | None, step: int, res
 @option("--count", type=click.IntRange(min=1), default=64, show_default=True, help="Images in the grid.")
 @option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First image index.")
 @option("--columns", type=click.IntRange(min=1), default=None, help="Images per row [default: square].")
-@option("--random", "random_seed", type=int, default=None, help="Pick images at random with this seed.")
+@option("--random", "random_seed", type=int, default=None,
+        help="Pick COUNT images at random (from --start on) with this seed.")
 @option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 def grid(file: str, output: str, resolution: int | None, count: int, start: int, columns: int | None,
          random_seed: int | None, overwrite: bool) -> None:
-    """Write one PNG contact sheet of a pyramid's images.
+    """Write one contact sheet of a pyramid's images, PNG or JPEG as OUTPUT's extension says.
 
     \b
     Example:
       pgtools grid celeba-128x128.h5 grid.png --resolution 64 --count 64
     """
+    image_format(output)
     with Pyramid(file) as pyramid:
         if random_seed is None:
             indices, resolution = _selection(pyramid, start, start + count, 1, resolution)
         else:
-            _, resolution = _selection(pyramid, 0, None, 1, resolution)
-            indices = np.sort(np.random.default_rng(random_seed).choice(pyramid.num_images, min(count, pyramid.num_images), replace=False))
+            pool, resolution = _selection(pyramid, start, None, 1, resolution)
+            picked = np.random.default_rng(random_seed).choice(len(pool), min(count, len(pool)), replace=False)
+            indices = np.sort(np.asarray(pool)[picked])
         images = pyramid.read_indices(resolution, list(indices))
-    save_png(contact_sheet(images, columns), output, overwrite=overwrite)
+    save_image(contact_sheet(images, columns), output, overwrite=overwrite)
     click.echo(f"Wrote a grid of {len(images)} images of {resolution}x{resolution} to {output}")
 
 
-def _has_display() -> bool:
-    return sys.platform in ("win32", "darwin") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+def _x_server_answers(display: str) -> bool:
+    """Whether something accepts connections at an X display such as ``:0``, ``unix:1`` or ``host:10.0``."""
+    parsed = re.fullmatch(r"(?P<host>[^:]*):(?P<number>\d+)(\.\d+)?", display)
+    if not parsed:
+        return False
+    number = int(parsed["number"])
+    if parsed["host"] in ("", "unix"):
+        kind, addresses = socket.AF_UNIX, [f"\0/tmp/.X11-unix/X{number}", f"/tmp/.X11-unix/X{number}"]
+    else:
+        kind, addresses = socket.AF_INET, [(parsed["host"], 6000 + number)]
+    for address in addresses:
+        with socket.socket(kind, socket.SOCK_STREAM) as connection:
+            connection.settimeout(2)
+            try:
+                connection.connect(address)
+                return True
+            except OSError:
+                pass
+    return False
+
+
+def _display_problem() -> str | None:
+    """Why OpenCV cannot open a window here, or None; its Qt build (X only) aborts the process instead of raising."""
+    if sys.platform in ("win32", "darwin"):
+        return None
+    display = os.environ.get("DISPLAY")
+    if not display:
+        return "no display available here" + (" (OpenCV's window needs X: DISPLAY is not set)"
+                                              if os.environ.get("WAYLAND_DISPLAY") else "")
+    if not _x_server_answers(display):
+        return f"cannot open display {display} (no X server answers there)"
+    return None
 
 
 @click.command()
@@ -188,8 +263,9 @@ def display(file: str, start: int, stop: int | None, step: int, resolution: int 
       pgtools display celeba-128x128.h5 --start 100 --step 10
     """
     instead = "use `pgtools grid FILE out.png` or `pgtools extract FILE DIR` instead"
-    if not _has_display():
-        raise PgtoolsError(f"no display available here; {instead}")
+    problem = _display_problem()
+    if problem:
+        raise PgtoolsError(f"{problem}; {instead}")
     import cv2
 
     with Pyramid(file) as pyramid:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pgtools.atomic import atomic_output, check_target
+from pgtools.atomic import check_target, output_folder
 from pgtools.errors import PgtoolsError
 from pgtools.png import save_png
 
@@ -54,13 +55,17 @@ def latent_walk(keyframes: Tensor, frames_per_segment: int, *, method: str = "sl
 
 def write_frames(frames: Iterable[np.ndarray], folder: str | os.PathLike, *, name: str = "frame",
                  overwrite: bool = False, progress: Callable[[int], None] | None = None) -> int:
-    """Write uint8 (C, H, W) images as ``<name>000000.png``, ... into a new folder, atomically."""
+    """Write uint8 (C, H, W) images as ``<name>000000.png``, ... into a folder, each file atomically.
+
+    Refuses a folder already holding ``<name>NNNNNN.png`` files unless ``overwrite``; never
+    touches anything else in it.
+    """
+    folder = output_folder(folder, rf"{re.escape(name)}\d{{6}}\.png", overwrite=overwrite)
     count = 0
-    with atomic_output(folder, overwrite=overwrite, is_dir=True) as temp:
-        for count, frame in enumerate(frames, 1):
-            save_png(frame, Path(temp) / f"{name}{count - 1:06d}.png")
-            if progress is not None:
-                progress(1)
+    for count, frame in enumerate(frames, 1):
+        save_png(frame, folder / f"{name}{count - 1:06d}.png")
+        if progress is not None:
+            progress(1)
     return count
 
 

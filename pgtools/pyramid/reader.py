@@ -10,15 +10,17 @@ from typing import Iterable
 import h5py
 import numpy as np
 
-from pgtools.errors import PgtoolsError
+from pgtools.errors import Damaged, PgtoolsError
 from pgtools.pyramid.format import is_power_of_two, labels_path, level_name, level_resolutions
+from pgtools.pyramid.integrity import incomplete, reading
 
 
 class Pyramid:
     """Read a pyramid written by pgtools or by the original h5tool (a context manager).
 
     Opening validates the file: every level present, uint8, equal image counts, and the
-    ``complete`` flag where the file has one.
+    ``complete`` flag where the file has one. Any HDF5 failure while opening or reading raises
+    :class:`pgtools.errors.Damaged` naming the file and the level.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -27,9 +29,11 @@ class Pyramid:
             raise PgtoolsError(f"{self.path}: no such file")
         if not h5py.is_hdf5(self.path):
             raise PgtoolsError(f"{self.path}: not an HDF5 file")
-        self.file = h5py.File(self.path, "r")
+        with reading(self.path):
+            self.file = h5py.File(self.path, "r")
         try:
-            self._validate()
+            with reading(self.path):
+                self._validate()
         except PgtoolsError:
             self.file.close()
             raise
@@ -37,20 +41,22 @@ class Pyramid:
         self._labels: np.ndarray | None | bool = False
 
     def _validate(self) -> None:
-        names = [name for name in self.file if name.startswith("data") and name == level_name(self.file[name].shape[-1])]
+        names = [name for name in self.file if name.startswith("data") and name == level_name(self._shape(name)[-1])]
         if not names:
             raise PgtoolsError(f"{self.path}: not a pyramid (no data<r>x<r> datasets)")
-        self.resolution = max(self.file[name].shape[-1] for name in names)
+        self.resolution = max(self._shape(name)[-1] for name in names)
         if not is_power_of_two(self.resolution):
             raise PgtoolsError(f"{self.path}: top level {self.resolution}x{self.resolution} is not a power of two")
         self.levels = level_resolutions(self.resolution)
         missing = [level_name(r) for r in self.levels if level_name(r) not in self.file]
         if missing:
             raise PgtoolsError(f"{self.path}: levels missing: {', '.join(missing)} (perhaps creation was interrupted)")
-        top = self.file[level_name(self.resolution)]
-        self.num_images, self.channels = top.shape[0], top.shape[1]
-        for r in self.levels:
-            dataset = self.file[level_name(r)]
+        self.num_images, self.channels = self._shape(level_name(self.resolution))[:2]
+        datasets = {r: self._dataset(r) for r in self.levels}
+        state = incomplete(self.file.attrs, datasets)
+        if state:
+            raise PgtoolsError(f"{self.path}: {state} (its creation was interrupted); create it again")
+        for r, dataset in datasets.items():
             if dataset.dtype != np.uint8 or dataset.shape[1:] != (self.channels, r, r):
                 raise PgtoolsError(f"{self.path}: {level_name(r)} is {dataset.dtype} {dataset.shape}, expected uint8 (N, {self.channels}, {r}, {r})")
             if dataset.shape[0] != self.num_images:
@@ -58,8 +64,6 @@ class Pyramid:
                     f"{self.path}: {level_name(r)} holds {dataset.shape[0]} images but "
                     f"{level_name(self.resolution)} holds {self.num_images} (perhaps creation was interrupted)"
                 )
-        if not self.file.attrs.get("complete", True):
-            raise PgtoolsError(f"{self.path}: incomplete file (its creation was interrupted); create it again")
         if self.num_images == 0:
             raise PgtoolsError(f"{self.path}: holds no images")
 
@@ -74,19 +78,28 @@ class Pyramid:
         if self._labels is False:
             sidecar = labels_path(self.path)
             if "labels" in self.file:
-                self._labels = self.file["labels"][()]
+                with reading(self.path, what="labels"):
+                    self._labels = self.file["labels"][()]
             elif sidecar.is_file():
-                self._labels = np.load(sidecar)
+                try:
+                    self._labels = np.load(sidecar)
+                except (OSError, ValueError) as err:
+                    raise Damaged(f"{sidecar}: not a readable .npy file ({err})") from None
             else:
                 self._labels = None
             if self._labels is not None and len(self._labels) != self.num_images:
                 raise PgtoolsError(f"{self.path}: {len(self._labels)} labels for {self.num_images} images")
         return self._labels
 
+    def _shape(self, name: str) -> tuple[int, ...]:
+        with reading(self.path, what=name):
+            return self.file[name].shape
+
     def _dataset(self, resolution: int) -> h5py.Dataset:
         if resolution not in self.levels:
             raise PgtoolsError(f"{self.path}: no {resolution}x{resolution} level (levels: {', '.join(map(str, self.levels))})")
-        return self.file[level_name(resolution)]
+        with reading(self.path, resolution):
+            return self.file[level_name(resolution)]
 
     def level_nbytes(self, resolution: int) -> int:
         """Uncompressed size of a level in bytes."""
@@ -95,14 +108,18 @@ class Pyramid:
     def load_level(self, resolution: int) -> np.ndarray:
         """Read a whole level into memory; later reads of it are served from there."""
         if resolution not in self._cache:
-            self._cache[resolution] = self._dataset(resolution)[()]
+            dataset = self._dataset(resolution)
+            with reading(self.path, resolution):
+                self._cache[resolution] = dataset[()]
         return self._cache[resolution]
 
     def read(self, resolution: int, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Images ``[start:stop]`` of a level as uint8 (n, C, r, r)."""
         if resolution in self._cache:
             return self._cache[resolution][start:stop]
-        return self._dataset(resolution)[start:stop]
+        dataset = self._dataset(resolution)
+        with reading(self.path, resolution):
+            return dataset[start:stop]
 
     def read_indices(self, resolution: int, indices: Iterable[int]) -> np.ndarray:
         """Images at arbitrary indices (any order, repeats allowed) as uint8 (n, C, r, r)."""
@@ -115,8 +132,9 @@ class Pyramid:
         unique, inverse = np.unique(indices, return_inverse=True)
         out = np.empty((len(unique), self.channels, resolution, resolution), dtype=np.uint8)
         reader = _ChunkReader(dataset)
-        for slot, index in enumerate(unique):
-            out[slot] = reader.image(int(index))
+        with reading(self.path, resolution):
+            for slot, index in enumerate(unique):
+                out[slot] = reader.image(int(index))
         return out[inverse]
 
     def minibatch(self, resolution: int, size: int, rng: np.random.Generator) -> np.ndarray:

@@ -84,7 +84,7 @@ def test_bad_inputs_exit_1_with_one_line(dataset, tmp_path):
     cases = [
         ([tmp_path / "fake.h5"], "fake.h5: not an HDF5 file"),
         ([tmp_path / "empty.h5"], "empty.h5: not a pyramid (no data<r>x<r> datasets)"),
-        ([incomplete], "incomplete.h5: incomplete file (its creation was interrupted)"),
+        ([incomplete], "incomplete.h5: incomplete: 32 written (its creation was interrupted)"),
         ([dataset, "--resolution", "32"], "resolution 32 is not in the file (it holds levels up to 16x16"),
         ([dataset, "--minibatch", "4:x"], "--minibatch '4:x': expected a positive integer, got 'x'"),
         ([], "a dataset is required"),

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from pgtools.errors import PgtoolsError
 from pgtools.models import load
 from pgtools.models.api import to_uint8
 from pgtools.models.checkpoint import load_checkpoint
 from pgtools.models.networks import Generator
-from pgtools.models.walk import latent_walk, slerp
+from pgtools.models.walk import latent_walk, slerp, write_frames
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -70,3 +72,20 @@ def test_latent_walks():
     torch.testing.assert_close(slerp(a, b, 0.5), torch.tensor([0.5, 1.0]) * 2**0.5)
     with pytest.raises(PgtoolsError, match="unknown interpolation 'cubic'; choose slerp or lerp"):
         latent_walk(keys, 4, method="cubic")
+
+
+def test_write_frames_into_a_used_folder_never_removes_other_files(tmp_path):
+    """generate --outdir and interpolate FOLDER: --overwrite replaces frames, keeps everything else."""
+    folder = tmp_path / "gendir"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "keep.txt").write_text("mine")
+    (folder / "sub" / "photo.jpg").write_bytes(b"jpeg")
+    frames = np.arange(2 * 3 * 4 * 4, dtype=np.uint8).reshape(2, 3, 4, 4)
+    assert write_frames(frames, folder, name="image") == 2  # no clash: the folder may hold other things
+    with pytest.raises(PgtoolsError, match=r"gendir already holds image000000.png, image000001.png \(use --overwrite"):
+        write_frames(frames[::-1], folder, name="image")
+    assert write_frames(frames[::-1], folder, name="image", overwrite=True) == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["image000000.png", "image000001.png", "keep.txt", "sub"]
+    assert (folder / "keep.txt").read_text() == "mine" and (folder / "sub" / "photo.jpg").read_bytes() == b"jpeg"
+    np.testing.assert_array_equal(np.asarray(Image.open(folder / "image000000.png")), frames[1].transpose(1, 2, 0))
+    assert not [p for p in tmp_path.rglob("*") if ".partial" in p.name]

@@ -11,10 +11,12 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from pgtools.errors import PgtoolsError
+
+if TYPE_CHECKING:  # torch is imported only when a network is read, so inspecting a pyramid stays light
+    from torch import nn
 
 NVIDIA, ZOO = "nvidia-pickle", "pytorch-gan-zoo"
 _LEGACY_TORCH = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."  # torch.save before 1.6: magic number first
