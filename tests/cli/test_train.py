@@ -100,9 +100,11 @@ def test_bad_inputs_exit_1_with_one_line(dataset, tmp_path):
 
 
 def test_train_then_resume_further(run_dir, tmp_path):
+    # Issue 12 item 2: grids and snapshots are named by images shown, so the end-of-run ones (kimg 0.048)
+    # do not replace those of kimg 0, and the resumed run keeps the checkpoint it started from.
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "config.json", "fakes000000.png", "latest.pt", "log.txt", "network-snapshot-000000.pt", "reals.png",
-        "stats.jsonl", "training_curves.png"]
+        "config.json", "fakes000000000.png", "fakes000000048.png", "latest.pt", "log.txt",
+        "network-snapshot-000000048.pt", "reals.png", "stats.jsonl", "training_curves.png"]
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     for path in run_dir.iterdir():
@@ -115,6 +117,11 @@ def test_train_then_resume_further(run_dir, tmp_path):
     assert json.loads((resumed / "config.json").read_text())["total_kimg"] == 0.064
     kimgs = [json.loads(line)["kimg"] for line in (resumed / "stats.jsonl").read_text().splitlines()]
     assert kimgs == [0.016, 0.032, 0.048, 0.064]
+    assert sorted(p.name for p in resumed.glob("[fn]*")) == [
+        "fakes000000000.png", "fakes000000048.png", "fakes000000064.png", "network-snapshot-000000048.pt",
+        "network-snapshot-000000064.pt"]
+    assert (resumed / "network-snapshot-000000048.pt").read_bytes() == (run_dir / "network-snapshot-000000048.pt"
+                                                                         ).read_bytes()
     for args, message in ((["--lr", "0.1"], "these cannot change: --lr"),
                           ([run_dir / "x.h5"], "--resume takes the dataset and preset from the run")):
         result = run("train", "--resume", resumed, *args)

@@ -29,7 +29,8 @@ def test_round_trip_keeps_every_tensor_and_loads_with_weights_only(tiny_config, 
              "D": D.state_dict(), "G_ema": G_ema.state_dict(), "trainer": {"G": optimizer.state_dict()},
              "position": {"step": 3, "nimg": 24, "alpha": 0.25}, "rng": ckpt.rng_state(), "progress": {}}
     path = ckpt.save_checkpoint(state, tmp_path / ckpt.snapshot_name(24))
-    assert path.name == "network-snapshot-000000.pt" and ckpt.snapshot_name(120_999) == "network-snapshot-000120.pt"
+    assert path.name == "network-snapshot-000000024.pt"
+    assert ckpt.snapshot_name(120_999) == "network-snapshot-000120999.pt"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
     loaded = ckpt.load_checkpoint(path)
     assert loaded["format"] == "pgtools-pggan" and loaded["version"] == 1
@@ -52,18 +53,27 @@ def test_rng_state_restores_torch_numpy_and_python_draws():
 
 
 def test_latest_link_pruning_and_lookup(tmp_path):
-    for kimg in (10, 2, 30):
-        ckpt.save_checkpoint({"position": {"kimg": kimg}}, tmp_path / ckpt.snapshot_name(kimg * 1000))
+    # Snapshots of earlier versions were named by whole kimg (six digits): listed, found and pruned too.
+    for nimg in (10_000, 2_512, 30_000, 2_000):
+        ckpt.save_checkpoint({"position": {"nimg": nimg}}, tmp_path / ckpt.snapshot_name(nimg))
+    ckpt.save_checkpoint({"position": {"nimg": 4_000}}, tmp_path / "network-snapshot-000004.pt")
+    (tmp_path / "network-snapshot-0001.pt").write_text("not a snapshot name")
     assert [p.name for p in ckpt.snapshots(tmp_path)] == [
-        "network-snapshot-000002.pt", "network-snapshot-000010.pt", "network-snapshot-000030.pt"]
-    assert ckpt.find_checkpoint(tmp_path).name == "network-snapshot-000030.pt"  # no latest.pt yet
-    latest = ckpt.link_latest(tmp_path / "network-snapshot-000010.pt")
+        "network-snapshot-000002000.pt", "network-snapshot-000002512.pt", "network-snapshot-000004.pt",
+        "network-snapshot-000010000.pt", "network-snapshot-000030000.pt"]
+    assert ckpt.find_checkpoint(tmp_path).name == "network-snapshot-000030000.pt"  # no latest.pt yet
+    latest = ckpt.link_latest(tmp_path / "network-snapshot-000010000.pt")
     assert ckpt.find_checkpoint(tmp_path) == latest
-    assert ckpt.load_checkpoint(tmp_path)["position"] == {"kimg": 10}
+    assert ckpt.load_checkpoint(tmp_path)["position"] == {"nimg": 10_000}
     assert [p.name for p in ckpt.prune_snapshots(tmp_path, keep=1)] == [
-        "network-snapshot-000002.pt", "network-snapshot-000010.pt"]
-    assert ckpt.load_checkpoint(tmp_path)["position"] == {"kimg": 10}  # the link outlives its name
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt", "network-snapshot-000030.pt"]
+        "network-snapshot-000002000.pt", "network-snapshot-000002512.pt", "network-snapshot-000004.pt",
+        "network-snapshot-000010000.pt"]
+    assert ckpt.load_checkpoint(tmp_path)["position"] == {"nimg": 10_000}  # the link outlives its name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "latest.pt", "network-snapshot-000030000.pt", "network-snapshot-0001.pt"]
+    (tmp_path / "latest.pt").unlink()
+    ckpt.save_checkpoint({"position": {"nimg": 40_000}}, tmp_path / "network-snapshot-000040.pt")
+    assert ckpt.load_checkpoint(tmp_path)["position"] == {"nimg": 40_000}  # an old run still resumes
 
 
 def test_bad_checkpoints_give_one_clear_line(tmp_path):

@@ -57,9 +57,13 @@ def test_smoke_run_grows_to_16x16_and_writes_every_file(tiny_config):
     assert [r["kimg"] for r in metrics] == [0.08, 0.16]
     assert set(metrics[0]["metrics"]) == {"swd", "ms-ssim"} and metrics[1]["resolution"] == 16
     assert Image.open(run / "reals.png").size == (16 * 16, 9 * 16)  # 16x9 grid of 16x16 images
-    assert Image.open(run / "fakes000000.png").size == (16 * 16, 9 * 16)
+    assert sorted(p.name for p in run.glob("fakes*")) == ["fakes000000000.png", "fakes000000080.png",
+                                                         "fakes000000160.png"]
+    assert Image.open(run / "fakes000000160.png").size == (16 * 16, 9 * 16)
     assert Image.open(run / "training_curves.png").size == (900, 420)
-    snapshot = run / "network-snapshot-000000.pt"
+    assert sorted(p.name for p in run.glob("*.pt")) == ["latest.pt", "network-snapshot-000000080.pt",
+                                                        "network-snapshot-000000160.pt"]
+    snapshot = run / "network-snapshot-000000160.pt"
     assert (run / "latest.pt").stat().st_ino == snapshot.stat().st_ino
     state = load_checkpoint(run)
     assert state["position"] == {"step": 20, "nimg": 160, "kimg": 0.16, "resolution": 16, "alpha": 1.0,
@@ -114,13 +118,13 @@ def test_diverging_run_stops_and_keeps_the_last_good_checkpoint(tiny_config, tmp
     # A learning rate of 1e30 from the 8x8 fade-in on (kimg 0.032) blows the networks up.
     config = tiny_config(lr_per_resolution={8: 1e30}, snapshot_kimg=0.032, max_bad_steps=3)
     with pytest.raises(PgtoolsError, match=r"training stopped at kimg 0\.0\d+: the (losses|network weights) .*"
-                                           r"the last good checkpoint is .*network-snapshot-000000\.pt"):
+                                           r"the last good checkpoint is .*network-snapshot-000000032\.pt"):
         train(config)
     run = next((tmp_path / "runs").iterdir())
     state = load_checkpoint(run)
     assert state["position"]["nimg"] == 32
     assert all(torch.isfinite(value).all() for net in ("G", "D", "G_ema") for value in state[net].values())
-    assert sorted(p.name for p in run.glob("*.pt")) == ["latest.pt", "network-snapshot-000000.pt"]
+    assert sorted(p.name for p in run.glob("*.pt")) == ["latest.pt", "network-snapshot-000000032.pt"]
     assert "stopped: PgtoolsError: training stopped at kimg" in (run / "log.txt").read_text()
 
 
