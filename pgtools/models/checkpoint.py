@@ -24,6 +24,7 @@ import random
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -132,10 +133,13 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     """Read and check a checkpoint written by :func:`save_checkpoint` (a file or a run directory)."""
     path = find_checkpoint(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickles before failing on them
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for damaged or foreign files
+        first = str(err).strip().split("\n")[0].split(". ")[0]  # torch's messages run to many lines
         raise PgtoolsError(f"{path}: not a checkpoint written by pgtools train (torch.load failed: "
-                           f"{type(err).__name__}: {err})") from None
+                           f"{type(err).__name__}: {first})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise PgtoolsError(f"{path}: not a checkpoint written by pgtools train")
     if state.get("version") != VERSION:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 import signal
 import subprocess
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -84,6 +86,14 @@ def test_bad_checkpoints_give_one_clear_line(tmp_path):
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(PgtoolsError, match=r"text.pt: not a checkpoint written by pgtools train \(torch.load failed"):
         ckpt.load_checkpoint(tmp_path / "text.pt")
+    pickle.dump({"object": object}, (tmp_path / "pickle.pt").open("wb"), protocol=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(PgtoolsError) as error:  # torch warns, then fails over many lines: one line
+            ckpt.load_checkpoint(tmp_path / "pickle.pt")
+    assert str(error.value) == (f"{tmp_path / 'pickle.pt'}: not a checkpoint written by pgtools train "
+                                "(torch.load failed: UnpicklingError: Weights only load failed)")
+    assert caught == []
     torch.save({"netG": {}}, tmp_path / "other.pt")
     with pytest.raises(PgtoolsError, match="other.pt: not a checkpoint written by pgtools train$"):
         ckpt.load_checkpoint(tmp_path / "other.pt")
