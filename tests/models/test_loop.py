@@ -14,7 +14,7 @@ from pgtools.errors import PgtoolsError
 from pgtools.models.checkpoint import load_checkpoint
 from pgtools.models.data import RealImageFeed
 from pgtools.models.distributed import World
-from pgtools.models.loop import train
+from pgtools.models.loop import data_workers, train
 from pgtools.models.step import draw_inputs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -172,3 +172,33 @@ def test_step_with_non_finite_gradients_is_skipped(tiny_config):
         trainer.step(phase, draw_inputs(feed, phase, 1, config=config, world=World()))
         assert trainer.skipped_steps == 1
         assert not torch.equal(D.blocks["4"].dense1.weight, before["blocks.4.dense1.weight"])
+
+
+def test_a_failed_start_leaves_no_run_directory(tiny_config, tiny_dataset, tmp_path):
+    # Issue 12 item 4: the dataset goes bad between resolving the config and training.
+    dataset = tmp_path / "going.h5"
+    dataset.write_bytes(tiny_dataset.read_bytes())
+    config = tiny_config(dataset=dataset)
+    dataset.write_bytes(b"not a pyramid any more")
+    with pytest.raises(PgtoolsError, match="going.h5"):
+        train(config)
+    assert list((tmp_path / "runs").glob("*")) == []
+
+
+def test_data_workers_are_capped_at_usable_cpus(monkeypatch):
+    monkeypatch.setattr("pgtools.models.loop.default_workers", lambda: 2)
+    assert data_workers(8, 1) == (2, "--data_workers 8: only 2 usable CPUs per process; using 2")
+    assert data_workers(3, 4) == (1, "--data_workers 3: only 1 usable CPU per process; using 1")
+    assert data_workers(2, 1) == (2, None) and data_workers(0, 2) == (0, None)
+
+
+def test_unused_labels_and_capped_workers_are_reported(labelled_dataset, tiny_config, monkeypatch):
+    monkeypatch.setattr("pgtools.models.loop.default_workers", lambda: 1)
+    lines = []
+    run = train(tiny_config(dataset=labelled_dataset, total_kimg=0.016, data_workers=4), report=lines.append)
+    notes = ["--data_workers 4: only 1 usable CPU per process; using 1",
+             "the dataset has labels (3 classes) that this run ignores; --conditional trains on them"]
+    assert lines[1:3] == notes and all(note in (run / "log.txt").read_text() for note in notes)
+    lines = []
+    train(tiny_config(dataset=labelled_dataset, total_kimg=0.016, conditional=True), report=lines.append)
+    assert not any("ignores" in line for line in lines)
