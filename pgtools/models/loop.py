@@ -29,7 +29,6 @@ from torch import nn
 
 from pgtools.errors import PgtoolsError
 from pgtools.models import checkpoint as ckpt
-from pgtools.parallel import default_workers
 from pgtools.models.config import TrainConfig, validate
 from pgtools.models.data import RealImageFeed
 from pgtools.models.distributed import World, setup, shutdown
@@ -40,6 +39,7 @@ from pgtools.models.rundir import RunDir, create_run_dir
 from pgtools.models.snapshots import Judge
 from pgtools.models.step import Trainer, draw_inputs
 from pgtools.models.ticks import Tick, image_cost, status_line
+from pgtools.parallel import default_workers
 
 Report = Callable[[str], None]
 CURVES = "training_curves.png"
