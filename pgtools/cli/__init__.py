@@ -31,9 +31,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from pgtools.cli import celeba_hq, datasets, metrics, tools, train
+    from pgtools.cli import celeba_hq, datasets, metrics, runs, tools, train
 
-    for module in (datasets, celeba_hq, tools, train, metrics):
+    for module in (datasets, celeba_hq, tools, train, runs, metrics):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -28,12 +28,24 @@ def _schedule_table(rows: list[dict]) -> str:
 
 def _saved_config(run_dir: str) -> dict:
     """The config of a run to resume: its config.json, else the one inside its checkpoint."""
+    import dataclasses
+
     from pgtools.models.checkpoint import load_checkpoint
+    from pgtools.models.config import TrainConfig
 
     path = Path(run_dir) / "config.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    return load_checkpoint(run_dir)["config"]
+    if not path.is_file():
+        return load_checkpoint(run_dir)["config"]
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        saved = None
+    required = {f.name for f in dataclasses.fields(TrainConfig) if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING}
+    if not isinstance(saved, dict) or not required <= set(saved):
+        raise PgtoolsError(f"{run_dir}: not a pgtools training run (its config.json is not a pgtools train "
+                           "config)")
+    return saved
 
 
 @click.command()
@@ -66,7 +78,8 @@ def _saved_config(run_dir: str) -> dict:
 @option("--cache_gb", type=float, help="Memory for whole pyramid levels [default: a quarter of RAM].")
 @option("--data_workers", type=click.IntRange(min=0), help="Processes reading streamed levels [default: 2].")
 @option("--outdir", type=click.Path(file_okay=False), help="Where run directories are made [default: training-runs].")
-@option("--resume", type=click.Path(file_okay=False), help="Continue the run in this directory.")
+@option("--resume", type=click.Path(file_okay=False),
+        help="Continue the run in this directory; latest: the newest run (highest number) in --outdir.")
 @option("--init", type=click.Path(dir_okay=False), help="Start from this checkpoint's weights (e.g. made by "
         "convert), at its lod; the network shape comes from it.")
 @option("--dry_run", is_flag=True, help="Print the resolved config and the schedule, then exit.")
@@ -76,9 +89,10 @@ def train(dataset: str | None, preset: str | None, minibatch: str | None, condit
           quiet: bool, **options) -> None:
     """Train a Progressive GAN on a pyramid (.h5) made by a create_* command.
 
-    Writes a numbered run directory (config.json, log.txt, stats.jsonl, reals.png, fakes*.png,
-    training_curves.png, network-snapshot-*.pt, latest.pt). Several GPUs: launch with
-    torchrun --nproc_per_node N -m pgtools.cli train ...
+    Writes a numbered run directory (config.json, log.txt, stats.jsonl, reals.png, fakes<NIMG>.png,
+    training_curves.png, network-snapshot-<NIMG>.pt, latest.pt; NIMG: nine digits, images shown).
+    Ctrl-C or SIGTERM saves a checkpoint at the next step and exits with 130 or 143. Several GPUs:
+    launch with torchrun --nproc_per_node N -m pgtools.cli train ...
 
     \b
     Examples:
@@ -86,10 +100,15 @@ def train(dataset: str | None, preset: str | None, minibatch: str | None, condit
       pgtools train mnist.h5 --preset mnist-32 --total_kimg 2000 --dry-run
       pgtools train --resume training-runs/00003-mnist-32 --total_kimg 4000
       pgtools train celebahq-1024.h5 --preset celebahq-1024 --init karras2018iclr-celebahq-1024x1024.pt
+      pgtools train --resume latest
     """
     from pgtools.models.config import resolve_config, resume_config
+    from pgtools.models.loop import Interrupted
     from pgtools.models.loop import train as run_training
+    from pgtools.models.rundir import latest_run
 
+    if resume == "latest":
+        resume = str(latest_run(options.pop("outdir") or "training-runs"))
     if resume and init:
         raise PgtoolsError("--init starts a new run; --resume continues one: give only one of them")
     if init:
@@ -111,7 +130,12 @@ def train(dataset: str | None, preset: str | None, minibatch: str | None, condit
             click.echo(_schedule_table(config.schedule().table()))
         return
     report = None if quiet else click.echo
-    run_dir = run_training(config, resume=resume, init=init, report=report)
+    try:
+        run_dir = run_training(config, resume=resume, init=init, report=report)
+    except Interrupted as stop:
+        if main_rank:
+            click.echo(str(stop)[0].upper() + str(stop)[1:], err=True)
+        raise SystemExit(128 + stop.signum) from None
     echo(f"Finished: {run_dir}", quiet or not main_rank)
 
 

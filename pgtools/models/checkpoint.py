@@ -11,8 +11,10 @@ A checkpoint is a ``torch.save`` dict of plain data and tensors only (so ``torch
 - ``progress``: tick count, elapsed seconds, the loss history drawn in training_curves.png and the
   metric results so far.
 
-``network-snapshot-<kimg>.pt`` files are full checkpoints; ``latest.pt`` is a hard link to (or,
-where links are not possible, a copy of) the newest one.
+``network-snapshot-<nimg>.pt`` files (nine digits: the number of real images shown, so no two
+snapshots of a run share a name) are full checkpoints; ``latest.pt`` is a hard link to (or, where
+links are not possible, a copy of) the newest one. Runs of earlier versions named snapshots by whole
+kimg (six digits, ``network-snapshot-000120.pt``); they are still found, listed and pruned.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import random
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +36,22 @@ from pgtools.errors import PgtoolsError
 FORMAT = "pgtools-pggan"
 VERSION = 1
 LATEST = "latest.pt"
-SNAPSHOT_PATTERN = re.compile(r"network-snapshot-(\d+)\.pt$")
+SNAPSHOT_PATTERN = re.compile(r"network-snapshot-(\d{6}|\d{9})\.pt$")
 
 
 def snapshot_name(nimg: int) -> str:
-    """``network-snapshot-000120.pt`` for 120,000 to 120,999 images shown."""
-    return f"network-snapshot-{nimg // 1000:06d}.pt"
+    """``network-snapshot-000120512.pt`` after 120,512 images shown."""
+    return f"network-snapshot-{nimg:09d}.pt"
+
+
+def snapshot_nimg(name: str) -> int | None:
+    """The images shown at a snapshot named by :func:`snapshot_name` (or by whole kimg, six digits, as
+    earlier versions did: their thousands), else None."""
+    match = SNAPSHOT_PATTERN.match(name)
+    if match is None:
+        return None
+    digits = match.group(1)
+    return int(digits) * 1000 if len(digits) == 6 else int(digits)
 
 
 def rng_state() -> dict:
@@ -88,7 +101,7 @@ def link_latest(snapshot: Path) -> Path:
 
 def snapshots(run_dir: str | os.PathLike) -> list[Path]:
     """The run's network snapshots, oldest first."""
-    found = [(int(m.group(1)), p) for p in Path(run_dir).iterdir() if (m := SNAPSHOT_PATTERN.match(p.name))]
+    found = [(nimg, p) for p in Path(run_dir).iterdir() if (nimg := snapshot_nimg(p.name)) is not None]
     return [p for _, p in sorted(found)]
 
 
@@ -120,10 +133,13 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     """Read and check a checkpoint written by :func:`save_checkpoint` (a file or a run directory)."""
     path = find_checkpoint(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickles before failing on them
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for damaged or foreign files
+        first = str(err).strip().split("\n")[0].split(". ")[0]  # torch's messages run to many lines
         raise PgtoolsError(f"{path}: not a checkpoint written by pgtools train (torch.load failed: "
-                           f"{type(err).__name__}: {err})") from None
+                           f"{type(err).__name__}: {first})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise PgtoolsError(f"{path}: not a checkpoint written by pgtools train")
     if state.get("version") != VERSION:

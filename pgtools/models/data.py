@@ -1,15 +1,17 @@
 """Real images for the trainer, read from a pyramid at the level matching the working resolution.
 
 Which images make up global minibatch ``step`` is a pure function of the arguments, so a resumed
-run (a new feed, same arguments) continues bit-identically and the result never depends on timing:
+run (a new feed, same arguments) continues bit-identically and the result never depends on timing.
+Every level is drawn in the seeded block-shuffled order of :mod:`pgtools.models.stream` (every
+image once per epoch): minibatch ``step`` holds stream positions
+``[step * global_size, (step + 1) * global_size)``, so pass a step counter that rises by one per
+minibatch (counted from the start of training or of the resolution: both work). The cache only
+decides where the bytes come from, never which images are drawn, so ``cache_bytes`` (and how it is
+split over ranks) does not change a run:
 
 - **Cached levels** (chosen once, ascending from 1x1, while their uncompressed size fits in what
-  is left of ``cache_bytes``) are loaded whole on first use. Minibatch ``step`` draws
-  ``global_size`` indices uniformly with replacement from ``default_rng([seed, MINIBATCH, step])``.
-- **Streamed levels** are read in the seeded block-shuffled order of :mod:`pgtools.models.stream`
-  (every image once per epoch). Minibatch ``step`` holds stream positions
-  ``[step * global_size, (step + 1) * global_size)``, so pass a step counter that rises by one per
-  minibatch (counted from the start of training or of the resolution: both work).
+  is left of ``cache_bytes``) are loaded whole on first use;
+- **streamed levels** are read block by block by worker processes.
 
 Mirror flips are per-sample coins from ``default_rng([seed, FLIPS, step])``. Rank ``r`` of
 ``world_size`` W gets samples r, r + W, r + 2W, ... of the global minibatch, so minibatch-stddev
@@ -23,7 +25,7 @@ import os
 import numpy as np
 import torch
 
-from pgtools.models.stream import FLIPS, MINIBATCH, BlockOrder, LevelStream, seeded, worker_pool
+from pgtools.models.stream import FLIPS, BlockOrder, LevelStream, seeded, worker_pool
 from pgtools.pyramid import Pyramid
 
 BLOCK_BYTES = 64 * 1024 * 1024  # a streamed block never holds more than this many bytes
@@ -89,6 +91,7 @@ class RealImageFeed:
         self._stream_workers = stream_workers
         self._pool = None
         self._stream: LevelStream | None = None
+        self._block_order: BlockOrder | None = None
 
     def _plan_cache(self, budget: int) -> list[int]:
         cached = []
@@ -106,12 +109,11 @@ class RealImageFeed:
         labels (or None), both on ``device``.
         """
         self._check(step, resolution, alpha, global_size)
+        positions = np.arange(step * global_size + self.rank, (step + 1) * global_size, self.world_size)
         if resolution in self.cached_levels:
-            draws = seeded(self.seed, MINIBATCH, step).integers(0, self.num_images, global_size)
-            indices = draws[self.rank::self.world_size]
+            indices = self._order(resolution).indices(positions)
             images = self.pyramid.load_level(resolution)[indices]
         else:
-            positions = np.arange(step * global_size + self.rank, (step + 1) * global_size, self.world_size)
             indices, images = self._level_stream(resolution).take(positions)
         if self.mirror:
             flips = seeded(self.seed, FLIPS, step).integers(0, 2, global_size).astype(bool)[self.rank::self.world_size]
@@ -131,17 +133,22 @@ class RealImageFeed:
         if not 0 <= alpha <= 1 or (alpha < 1 and resolution < 2):
             raise ValueError(f"alpha must be in [0, 1] (1 at 1x1), got {alpha} at {resolution}x{resolution}")
 
+    def _order(self, resolution: int) -> BlockOrder:
+        """The stream order of a level (kept for the level in use)."""
+        if self._block_order is None or self._block_order.resolution != resolution:
+            block_size = min(self.block_images, max(1, BLOCK_BYTES // (self.channels * resolution * resolution)))
+            self._block_order = BlockOrder(num_images=self.num_images, block_size=block_size,
+                                           mix_blocks=self.mix_blocks, seed=self.seed, resolution=resolution)
+        return self._block_order
+
     def _level_stream(self, resolution: int) -> LevelStream:
         if self._stream is None or self._stream.order.resolution != resolution:
             if self._stream is not None:
                 self._stream.close()
             if self._pool is None:
                 self._pool = worker_pool(self._stream_workers)
-            block_size = min(self.block_images, max(1, BLOCK_BYTES // (self.channels * resolution * resolution)))
-            order = BlockOrder(num_images=self.num_images, block_size=block_size, mix_blocks=self.mix_blocks,
-                               seed=self.seed, resolution=resolution)
-            self._stream = LevelStream(self.pyramid.path, order, rank=self.rank, world_size=self.world_size,
-                                       pool=self._pool, ahead=self.ahead)
+            self._stream = LevelStream(self.pyramid.path, self._order(resolution), rank=self.rank,
+                                       world_size=self.world_size, pool=self._pool, ahead=self.ahead)
         return self._stream
 
     def close(self) -> None:

@@ -5,12 +5,21 @@ Time is counted in images shown to D (``nimg``; kimg = nimg / 1000). Step ``t`` 
 latents), then updates G's moving average. Status lines, checkpoints, grids and metrics fall on
 multiples of their kimg intervals. Everything a step draws is a pure function of (seed, t), so a
 run resumed from a checkpoint continues exactly as if it had never stopped.
+
+SIGINT (Ctrl-C) and SIGTERM stop training at the next step boundary (under torchrun every rank
+stops at the same step): rank 0 saves a checkpoint, then :class:`Interrupted` is raised. Snapshots
+and fakes grids are named by the number of images shown, so none replaces another, and a resumed
+run never rewrites the checkpoint it started from.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -29,11 +38,23 @@ from pgtools.models.schedule import Phase
 from pgtools.models.rundir import RunDir, create_run_dir
 from pgtools.models.snapshots import Judge
 from pgtools.models.step import Trainer, draw_inputs
-from pgtools.models.ticks import Tick, status_line
+from pgtools.models.ticks import Tick, image_cost, status_line
 from pgtools.models.warm_start import check_networks
+from pgtools.parallel import default_workers
 
 Report = Callable[[str], None]
 CURVES = "training_curves.png"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(Exception):
+    """Training stopped by SIGINT or SIGTERM at a step boundary, after its checkpoint was saved."""
+
+    def __init__(self, signum: int, kimg: float, checkpoint: Path | None, run_dir: Path) -> None:
+        self.signum, self.kimg, self.checkpoint, self.run_dir = signum, kimg, checkpoint, run_dir
+        saved = (f"saved {checkpoint}; continue with pgtools train --resume {run_dir}" if checkpoint
+                 else "no checkpoint could be saved (the weights were not finite)")
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at kimg {kimg:.3f}: {saved}")
 
 
 def network_kwargs(config: TrainConfig) -> dict[str, dict]:
@@ -66,25 +87,48 @@ def _crossed(before: int, after: int, interval_kimg: float) -> bool:
     return after // interval > before // interval
 
 
-class _Run:
-    """One training session (fresh or resumed) of one process."""
+def data_workers(requested: int, local_world_size: int) -> tuple[int, str | None]:
+    """``--data_workers`` capped at the CPUs usable by each process of this machine, and a warning
+    when it was capped."""
+    usable = max(1, default_workers() // local_world_size)
+    if requested <= usable:
+        return requested, None
+    return usable, (f"--data_workers {requested}: only {usable} usable CPU"
+                    f"{'s' if usable > 1 else ''} per process; using {usable}")
 
-    def __init__(self, config: TrainConfig, world: World, run: RunDir, report: Report | None) -> None:
-        self.config, self.world, self.run, self.report = config, world, run, report
+
+class _Run:
+    """One training session (fresh or resumed) of one process; :attr:`run` is set by the caller once
+    everything was validated and opened."""
+
+    def __init__(self, config: TrainConfig, world: World, report: Report | None) -> None:
+        self.config, self.world, self.report = config, world, report
+        self.run: RunDir | None = None
         self.schedule = validate(config, world.world_size)
         self.total_nimg = round(config.total_kimg * 1000)
         self.G, self.D, self.G_ema = build_networks(config, world.device)
         self.trainer = Trainer(self.G, self.D, self.G_ema, config=config, world=world)
         cache = int(config.cache_gb * 2**30 / world.local_world_size)
+        workers, capped = data_workers(config.data_workers, world.local_world_size)
         self.feed = RealImageFeed(config.dataset, cache_bytes=cache, mirror=config.mirror, seed=config.seed,
                                   rank=world.rank, world_size=world.world_size,
-                                  stream_workers=config.data_workers, device=world.device)
+                                  stream_workers=workers, device=world.device)
+        self.notes = [note for note in (capped, self._unused_labels()) if note]
         self.judge = Judge(config, world.device) if world.is_main else None
+        self.cost = partial(image_cost, fmap_base=config.fmap_base, fmap_max=config.fmap_max)
         self.step = self.nimg = self.tick_number = 0
         self.elapsed = 0.0
         self.history: list[dict] = []
         self.metric_results: list[dict] = []
         self.last_checkpoint: Path | None = None
+        self.checkpoint_nimg: int | None = None  # images shown at the last checkpoint written or resumed
+        self.stop_signal = 0  # set by SIGINT or SIGTERM; training stops at the next step boundary
+
+    def _unused_labels(self) -> str | None:
+        if self.feed.num_classes and not self.config.num_classes:
+            return (f"the dataset has labels ({self.feed.num_classes} classes) that this run ignores; "
+                    "--conditional trains on them")
+        return None
 
     def say(self, line: str) -> None:
         """Log a line and hand it to the report callback (rank 0 only)."""
@@ -107,6 +151,8 @@ class _Run:
             self._fakes_grid()
         self.say(f"training {self.config.run_name} in {self.run.path} on {self.world.device} "
                  f"({self.world.world_size} process{'es' if self.world.world_size > 1 else ''})")
+        for note in self.notes:
+            self.say(note)
 
     def restore(self, path: Path) -> None:
         """Continue from a checkpoint: networks, optimizers, position, RNG states, history."""
@@ -125,20 +171,23 @@ class _Run:
         self.run.truncate_stats(self.nimg / 1000)
         self.run.remove_partials()
         self.run.write_config(self.config.to_json())
-        self.last_checkpoint = path
+        self.last_checkpoint, self.checkpoint_nimg = path, self.nimg
         phase = self.phase()
         self.say(f"resumed from {path} at kimg {self.nimg / 1000:.3f} (step {self.step}, "
                  f"{phase.resolution}x{phase.resolution}, alpha {phase.alpha:.3f})")
+        for note in self.notes:
+            self.say(note)
 
-    def initialize(self, path: Path) -> None:
-        """A new run from a checkpoint's G, D and G_ema, at the schedule point of its lod."""
+    def initialize(self, path: Path) -> str:
+        """A new run from a checkpoint's G, D and G_ema, at the schedule point of its lod; returns
+        the line to log once the run directory exists."""
         state = ckpt.load_checkpoint(path)
         check_networks(path, state["networks"], network_kwargs(self.config))
         for name in ("G", "D", "G_ema"):
             getattr(self, name).load_state_dict(state[name])
         self.nimg = round(self.schedule.kimg_at_lod(state["position"]["lod"]) * 1000)
-        self.say(f"starting from the weights of {path} at kimg {self.nimg / 1000:.3f} "
-                 f"(lod {state['position']['lod']:g})")
+        return (f"starting from the weights of {path} at kimg {self.nimg / 1000:.3f} "
+                f"(lod {state['position']['lod']:g})")
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -151,6 +200,8 @@ class _Run:
         session_start = time.perf_counter()
         elapsed_before = self.elapsed
         while self.nimg < self.total_nimg:
+            if stop := self._stop_requested():
+                self._stop(stop)
             phase = self.phase()
             inputs = draw_inputs(self.feed, phase, self.step, config=self.config, world=self.world,
                                  channels_last=self.config.channels_last)
@@ -167,6 +218,22 @@ class _Run:
             if tick_ended:
                 tick = Tick(self.nimg)  # started after the snapshots: their time is not training time
 
+    def _stop_requested(self) -> int:
+        """The signal that asked to stop (0: none), agreed by every rank (the largest number)."""
+        if self.world.world_size == 1:
+            return self.stop_signal
+        flag = torch.tensor([self.stop_signal], device=self.world.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return int(flag.item())
+
+    def _stop(self, signum: int) -> None:
+        """Save a checkpoint (unless one holds this very step) and raise :class:`Interrupted`."""
+        if self.checkpoint_nimg != self.nimg:
+            self._checkpoint()
+        if self.world.world_size > 1:
+            dist.barrier()  # no rank exits (and has torchrun stop the others) before rank 0 has saved
+        raise Interrupted(signum, self.nimg / 1000, self.last_checkpoint, self.run.path)
+
     def _periodic(self, before: int, done: bool) -> None:
         """Grids, metrics and checkpoints whose interval ends at this step."""
         config = self.config
@@ -179,7 +246,7 @@ class _Run:
 
     def _end_tick(self, tick: Tick, phase: Phase) -> None:
         self.tick_number += 1
-        record = tick.close(nimg=self.nimg, total_nimg=self.total_nimg, phase=phase, world=self.world,
+        record = tick.close(nimg=self.nimg, schedule=self.schedule, cost=self.cost, phase=phase, world=self.world,
                             tick=self.tick_number, step=self.step, elapsed=self.elapsed)
         record["skipped_steps"] = self.trainer.skipped_steps
         if not self.trainer.weights_finite():
@@ -200,7 +267,7 @@ class _Run:
     def _fakes_grid(self) -> None:
         if self.judge is not None:
             images = self.judge.fakes_grid(self.G_ema, self.phase())
-            self.run.save_grid(f"fakes{self.nimg // 1000:06d}.png", images, self.judge.columns)
+            self.run.save_grid(f"fakes{self.nimg:09d}.png", images, self.judge.columns)
 
     def _metrics(self) -> None:
         if self.judge is None:
@@ -220,6 +287,7 @@ class _Run:
         if self.trainer.bad_steps or not self.trainer.weights_finite():
             self.say(f"checkpoint at kimg {self.nimg / 1000:.3f} skipped: the last steps were not finite")
             return
+        self.checkpoint_nimg = self.nimg
         if not self.world.is_main:
             return
         path = ckpt.save_checkpoint(self._state(), self.run.path / ckpt.snapshot_name(self.nimg))
@@ -247,7 +315,28 @@ class _Run:
 
     def close(self) -> None:
         self.feed.close()
-        self.run.close()
+        if self.run is not None:
+            self.run.close()
+
+
+@contextmanager
+def _stop_requests(session: _Run):
+    """While training, SIGINT and SIGTERM only set ``session.stop_signal`` (a second Ctrl-C during the
+    checkpoint changes nothing); the previous handlers come back after. Not in other threads, where
+    Python cannot install handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request(signum, frame) -> None:
+        session.stop_signal = session.stop_signal or signum
+
+    previous = {number: signal.signal(number, request) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
 
 def _run_dir(config: TrainConfig, resume: Path | None, world: World) -> RunDir:
@@ -270,8 +359,12 @@ def train(
 ) -> Path:
     """Train (or continue) a Progressive GAN; returns the run directory.
 
+    The run directory is made only once the config, the networks and the data were set up, so a
+    failed start leaves none behind.
+
     Raises:
         PgtoolsError: bad settings or data, or training diverged (the last good checkpoint stays).
+        Interrupted: SIGINT or SIGTERM stopped training (after saving a checkpoint).
     """
     own_world = world is None
     world = world or setup(config.device)
@@ -281,18 +374,20 @@ def train(
     try:
         resume_dir = Path(resume) if resume is not None else None
         checkpoint = ckpt.find_checkpoint(resume_dir) if resume_dir is not None else None
-        run = _run_dir(config, resume_dir, world)
-        session = _Run(config, world, run, report)
-        if checkpoint is not None:
-            session.restore(checkpoint)
-        else:
-            if init is not None:
-                session.initialize(Path(init))
-            session.begin()
-        session.train()
-        return run.path
+        session = _Run(config, world, report)
+        start_note = session.initialize(Path(init)) if init is not None and checkpoint is None else None
+        session.run = _run_dir(config, resume_dir, world)
+        with _stop_requests(session):
+            if checkpoint is not None:
+                session.restore(checkpoint)
+            else:
+                session.begin()
+                if start_note:
+                    session.say(start_note)
+            session.train()
+        return session.run.path
     except BaseException as err:
-        if session is not None:
+        if session is not None and session.run is not None:
             session.run.log(f"stopped: {type(err).__name__}: {err}")
         raise
     finally:

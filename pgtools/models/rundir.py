@@ -1,5 +1,5 @@
 """The files of a training run: numbered directory, config.json, log.txt, stats.jsonl, TensorBoard
-events (when tensorboard is installed) and PNG images."""
+events (when tensorboard is installed) and PNG images; finding and summarising the runs of a folder."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from pgtools.atomic import atomic_output
+from pgtools.errors import PgtoolsError
 from pgtools.inspection import contact_sheet
 from pgtools.png import save_png
 
@@ -33,6 +34,74 @@ def create_run_dir(outdir: str | os.PathLike, name: str) -> Path:
             return path
         except FileExistsError:
             number += 1
+
+
+def numbered_runs(outdir: str | os.PathLike) -> list[Path]:
+    """The numbered run directories in ``outdir``, by number (none if it does not exist)."""
+    outdir = Path(outdir)
+    found = [(int(m.group(1)), p) for p in outdir.iterdir() if p.is_dir() and (m := _RUN_ID.match(p.name))
+             ] if outdir.is_dir() else []
+    return [p for _, p in sorted(found)]
+
+
+def latest_run(outdir: str | os.PathLike) -> Path:
+    """The run directory with the highest number in ``outdir`` (what ``--resume latest`` continues)."""
+    runs = numbered_runs(outdir)
+    if not runs:
+        raise PgtoolsError(f"--resume latest: no run directories (NNNNN-name) in {outdir}")
+    return runs[-1]
+
+
+def summarize_run(path: str | os.PathLike) -> dict:
+    """A run at a glance from its files (no checkpoint is read): run, dataset, resolution, kimg
+    reached (its last status line), total_kimg, checkpoint (the newest snapshot's name) and metrics
+    (the last evaluation: kimg and one number per metric). Missing facts are None."""
+    from pgtools.models.checkpoint import snapshots
+
+    path = Path(path)
+    try:
+        config = json.loads((path / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    config = config if isinstance(config, dict) else {}
+    records = _records(path / STATS)
+    ticks = [r for r in records if "tick" in r]
+    evaluations = [r for r in records if isinstance(r.get("metrics"), dict)]
+    found = snapshots(path)
+    metrics = None
+    if evaluations:
+        last = evaluations[-1]
+        metrics = {"kimg": last.get("kimg"), **{name: _headline(value) for name, value in last["metrics"].items()}}
+    return {"run": path.name, "dataset": Path(config["dataset"]).name if config.get("dataset") else None,
+            "resolution": config.get("resolution"), "kimg": ticks[-1].get("kimg") if ticks else None,
+            "total_kimg": config.get("total_kimg"), "checkpoint": found[-1].name if found else None,
+            "metrics": metrics}
+
+
+def _records(stats: Path) -> list[dict]:
+    """The whole JSON records of a stats.jsonl (none if it is missing)."""
+    try:
+        lines = stats.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _headline(result) -> float | None:
+    """One number of a metric's result: SWD's average, MS-SSIM of the fakes."""
+    if isinstance(result, dict):
+        for key in ("average", "fakes"):
+            if isinstance(result.get(key), (int, float)):
+                return result[key]
+    return None
 
 
 def _open_tensorboard(path: Path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -27,8 +28,9 @@ import numpy as np
 from pgtools.pyramid import Pyramid
 
 # Tags that keep the seeded generators of different purposes apart (numpy's SeedSequence treats
-# [s] and [s, 0] alike, so keys of different meaning never share a prefix).
-MINIBATCH, FLIPS, BLOCK_ORDER, WINDOW_ORDER = 1, 2, 3, 4
+# [s] and [s, 0] alike, so keys of different meaning never share a prefix). Tag 1 drew the cached
+# levels' minibatches (with replacement) in earlier versions.
+FLIPS, BLOCK_ORDER, WINDOW_ORDER = 2, 3, 4
 
 
 def seeded(seed: int, purpose: int, *keys: int) -> np.random.Generator:
@@ -92,6 +94,13 @@ class BlockOrder:
         """The window after ``key`` in stream order."""
         epoch, window = key
         return (epoch, window + 1) if window + 1 < self.windows_per_epoch else (epoch + 1, 0)
+
+    def indices(self, positions: np.ndarray) -> np.ndarray:
+        """The image indices at ascending stream positions (no I/O)."""
+        keys = [self.locate(int(p)) for p in positions]
+        windows = {key: self.window(key) for key in dict.fromkeys(keys)}
+        return np.array([windows[key].indices[p - windows[key].start] for key, p in zip(keys, positions)],
+                        dtype=np.int64)
 
     def window(self, key: tuple[int, int]) -> Window:
         """The images of one window, in stream order."""
@@ -170,8 +179,16 @@ class LevelStream:
             self._drop(key)
 
 
+def _ignore_stop_signals() -> None:
+    """Readers leave Ctrl-C and SIGTERM to the training process, which stops them when it is done."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def worker_pool(workers: int) -> ProcessPoolExecutor | None:
-    """A pool of ``workers`` spawned processes (never forked: the parent may hold CUDA state)."""
+    """A pool of ``workers`` spawned processes (never forked: the parent may hold CUDA state) that
+    ignore SIGINT and SIGTERM (a Ctrl-C reaches every process of the terminal's group)."""
     if workers <= 0:
         return None
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_ignore_stop_signals)

@@ -1,4 +1,11 @@
-"""Per-tick statistics: averaging the step statistics (over ranks too), timing, memory, status line."""
+"""Per-tick statistics: averaging the step statistics (over ranks too), timing, memory, ETA, status line.
+
+The ETA prices every remaining part of the schedule with the speed measured in the last tick,
+scaled by :func:`image_cost` of that part's resolution over the current one: later resolutions
+cost more per image (the convolutions' multiply-adds grow with pixels × feature maps²). It is rough
+until the run reaches its final resolution (a small resolution's speed is partly fixed overhead, so
+it tends to overestimate) and is 0 once the run is done.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,13 @@ import math
 import os
 import time
 from collections import defaultdict
+from typing import Callable
 
 import torch
 
 from pgtools.models.distributed import World
-from pgtools.models.schedule import Phase
+from pgtools.models.networks import features
+from pgtools.models.schedule import Phase, Schedule
 from pgtools.progress import format_duration
 
 
@@ -39,6 +48,25 @@ def memory_mib(device: torch.device) -> dict[str, float | None]:
             "cuda_max_allocated_mib": round(cuda, 1) if cuda is not None else None}
 
 
+def image_cost(resolution: int, *, fmap_base: int, fmap_max: int) -> float:
+    """Relative work per image at a working resolution: pixels × feature maps² summed over the
+    blocks from 4x4 up to it (proportional to their 3x3 convolutions' multiply-adds)."""
+    blocks = [4 << i for i in range(resolution.bit_length() - 2)]
+    return float(sum(r * r * features(r, fmap_base, fmap_max) ** 2 for r in blocks))
+
+
+def eta_seconds(schedule: Schedule, *, kimg: float, resolution: int, sec_per_kimg: float,
+                cost: Callable[[int], float]) -> float:
+    """Seconds left from ``kimg`` to the end of ``schedule`` when ``sec_per_kimg`` was measured at
+    ``resolution`` and a kimg at resolution r takes ``cost(r) / cost(resolution)`` times as long."""
+    seconds = 0.0
+    for row in schedule.table():
+        left = row["kimg_end"] - max(row["kimg_start"], kimg)
+        if left > 0:
+            seconds += left * sec_per_kimg * cost(row["resolution"]) / cost(resolution)
+    return seconds
+
+
 class Tick:
     """Accumulates step statistics from ``start_nimg`` on; :meth:`close` turns them into a record."""
 
@@ -55,9 +83,10 @@ class Tick:
                 self.sums[name] += value
                 self.counts[name] += 1
 
-    def close(self, *, nimg: int, total_nimg: int, phase: Phase, world: World, tick: int, step: int,
-              elapsed: float) -> dict:
-        """The tick's stats.jsonl record (identical on every rank: averages over all ranks)."""
+    def close(self, *, nimg: int, schedule: Schedule, cost: Callable[[int], float], phase: Phase, world: World,
+              tick: int, step: int, elapsed: float) -> dict:
+        """The tick's stats.jsonl record (identical on every rank: averages over all ranks); ``cost``
+        as in :func:`eta_seconds`."""
         names = sorted(set(self.sums) | {"D/loss", "G/loss"})
         reduced = world.mean({**{f"sum:{n}": self.sums[n] for n in names},
                               **{f"count:{n}": self.counts[n] for n in names}})
@@ -66,6 +95,8 @@ class Tick:
         seconds = max(time.perf_counter() - self.start_time, 1e-9)
         images = nimg - self.start_nimg
         rate = images / seconds
+        eta = eta_seconds(schedule, kimg=nimg / 1000, resolution=phase.resolution, sec_per_kimg=1000 / rate,
+                          cost=cost) if rate else None
         return {
             "tick": tick, "kimg": round(nimg / 1000, 3), "step": step,
             "resolution": phase.resolution, "alpha": round(phase.alpha, 4), "lod": round(phase.lod, 4),
@@ -73,7 +104,7 @@ class Tick:
             "minibatch": phase.minibatch, "lr": phase.lr, **means,
             "images_per_sec": round(rate, 2), "sec_per_kimg": round(1000 / rate, 3) if rate else None,
             "sec_per_tick": round(seconds, 3), "total_sec": round(elapsed, 1),
-            "eta_sec": round((total_nimg - nimg) / rate, 1) if rate else None,
+            "eta_sec": round(eta, 1) if eta is not None else None,
             **memory_mib(world.device),
         }
 

@@ -100,9 +100,11 @@ def test_bad_inputs_exit_1_with_one_line(dataset, tmp_path):
 
 
 def test_train_then_resume_further(run_dir, tmp_path):
+    # Issue 12 item 2: grids and snapshots are named by images shown, so the end-of-run ones (kimg 0.048)
+    # do not replace those of kimg 0, and the resumed run keeps the checkpoint it started from.
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "config.json", "fakes000000.png", "latest.pt", "log.txt", "network-snapshot-000000.pt", "reals.png",
-        "stats.jsonl", "training_curves.png"]
+        "config.json", "fakes000000000.png", "fakes000000048.png", "latest.pt", "log.txt",
+        "network-snapshot-000000048.pt", "reals.png", "stats.jsonl", "training_curves.png"]
     resumed = tmp_path / "resumed"
     resumed.mkdir()
     for path in run_dir.iterdir():
@@ -115,10 +117,64 @@ def test_train_then_resume_further(run_dir, tmp_path):
     assert json.loads((resumed / "config.json").read_text())["total_kimg"] == 0.064
     kimgs = [json.loads(line)["kimg"] for line in (resumed / "stats.jsonl").read_text().splitlines()]
     assert kimgs == [0.016, 0.032, 0.048, 0.064]
+    assert sorted(p.name for p in resumed.glob("[fn]*")) == [
+        "fakes000000000.png", "fakes000000048.png", "fakes000000064.png", "network-snapshot-000000048.pt",
+        "network-snapshot-000000064.pt"]
+    assert (resumed / "network-snapshot-000000048.pt").read_bytes() == (run_dir / "network-snapshot-000000048.pt"
+                                                                         ).read_bytes()
     for args, message in ((["--lr", "0.1"], "these cannot change: --lr"),
                           ([run_dir / "x.h5"], "--resume takes the dataset and preset from the run")):
         result = run("train", "--resume", resumed, *args)
         assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_resume_latest_lists_runs_and_refuses_foreign_folders(run_dir, dataset, tmp_path):
+    outdir = tmp_path / "runs"
+    outdir.mkdir()
+    for name in ("00001-dots-16", "00007-dots-16"):
+        (outdir / name).mkdir()
+        for path in run_dir.iterdir():
+            (outdir / name / path.name).write_bytes(path.read_bytes())
+    with open(outdir / "00001-dots-16" / "stats.jsonl", "a") as stats:
+        stats.write('{"kimg": 0.048, "metrics": {"swd": {"average": 12.345}, "ms-ssim": {"fakes": 0.25}}}\n')
+    (outdir / "00003-empty").mkdir()
+    (outdir / "notes").mkdir()
+    result = run("train", "--resume", "latest", "--outdir", outdir, "--total_kimg", "0.064")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"resumed from {outdir / '00007-dots-16' / 'latest.pt'} at kimg 0.048")
+    result = run("runs", outdir)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "run            dataset  res  kimg           checkpoint                     last metric",
+        "00001-dots-16  dots.h5  16   0.048 / 0.048  network-snapshot-000000048.pt  swd 12.35, ms-ssim 0.25 (kimg 0.048)",
+        "00003-empty    -        -    - / -          -                              -",
+        "00007-dots-16  dots.h5  16   0.064 / 0.064  network-snapshot-000000064.pt  -"]
+    listed = json.loads(run("runs", outdir, "--json").output)
+    assert listed[2] == {"run": "00007-dots-16", "dataset": "dots.h5", "resolution": 16, "kimg": 0.064,
+                         "total_kimg": 0.064, "checkpoint": "network-snapshot-000000064.pt", "metrics": None}
+    assert run("runs", tmp_path / "none").output == f"No run directories in {tmp_path / 'none'}\n"
+    # Issue 12 item 10b: a folder whose config.json is something else's.
+    card = tmp_path / "model-card"
+    card.mkdir()
+    (card / "config.json").write_text('{"model_type": "resnet"}')
+    for folder, message in ((card, f"Error: {card}: not a pgtools training run (its config.json is not a "
+                                   "pgtools train config)"),
+                            (tmp_path / "empty", f"Error: --resume latest: no run directories (NNNNN-name) in "
+                                                 f"{tmp_path / 'empty'}")):
+        result = run("train", "--resume", folder) if folder == card else run(
+            "train", "--resume", "latest", "--outdir", folder)
+        assert (result.exit_code, result.output) == (1, message + "\n")
+
+
+@pytest.mark.parametrize("name, content", [("dots.h5", None), ("notes.txt", b"hello\n"),
+                                           ("pickle.pt", b"\x80\x04\x95")])
+def test_generate_on_something_else_is_one_error_line(dataset, tmp_path, name, content):
+    path = dataset if content is None else tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    result = run("generate", path, "--grid", tmp_path / "g.png")
+    assert result.exit_code == 1 and result.output.startswith(f"Error: {path}: not a checkpoint written by pgtools")
+    assert result.output.count("\n") == 1, result.output
 
 
 def test_generate_grid_and_folder_are_reproducible(run_dir, tmp_path):

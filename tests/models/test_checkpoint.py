@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 import signal
 import subprocess
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -29,7 +31,8 @@ def test_round_trip_keeps_every_tensor_and_loads_with_weights_only(tiny_config, 
              "D": D.state_dict(), "G_ema": G_ema.state_dict(), "trainer": {"G": optimizer.state_dict()},
              "position": {"step": 3, "nimg": 24, "alpha": 0.25}, "rng": ckpt.rng_state(), "progress": {}}
     path = ckpt.save_checkpoint(state, tmp_path / ckpt.snapshot_name(24))
-    assert path.name == "network-snapshot-000000.pt" and ckpt.snapshot_name(120_999) == "network-snapshot-000120.pt"
+    assert path.name == "network-snapshot-000000024.pt"
+    assert ckpt.snapshot_name(120_999) == "network-snapshot-000120999.pt"
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
     loaded = ckpt.load_checkpoint(path)
     assert loaded["format"] == "pgtools-pggan" and loaded["version"] == 1
@@ -52,18 +55,27 @@ def test_rng_state_restores_torch_numpy_and_python_draws():
 
 
 def test_latest_link_pruning_and_lookup(tmp_path):
-    for kimg in (10, 2, 30):
-        ckpt.save_checkpoint({"position": {"kimg": kimg}}, tmp_path / ckpt.snapshot_name(kimg * 1000))
+    # Snapshots of earlier versions were named by whole kimg (six digits): listed, found and pruned too.
+    for nimg in (10_000, 2_512, 30_000, 2_000):
+        ckpt.save_checkpoint({"position": {"nimg": nimg}}, tmp_path / ckpt.snapshot_name(nimg))
+    ckpt.save_checkpoint({"position": {"nimg": 4_000}}, tmp_path / "network-snapshot-000004.pt")
+    (tmp_path / "network-snapshot-0001.pt").write_text("not a snapshot name")
     assert [p.name for p in ckpt.snapshots(tmp_path)] == [
-        "network-snapshot-000002.pt", "network-snapshot-000010.pt", "network-snapshot-000030.pt"]
-    assert ckpt.find_checkpoint(tmp_path).name == "network-snapshot-000030.pt"  # no latest.pt yet
-    latest = ckpt.link_latest(tmp_path / "network-snapshot-000010.pt")
+        "network-snapshot-000002000.pt", "network-snapshot-000002512.pt", "network-snapshot-000004.pt",
+        "network-snapshot-000010000.pt", "network-snapshot-000030000.pt"]
+    assert ckpt.find_checkpoint(tmp_path).name == "network-snapshot-000030000.pt"  # no latest.pt yet
+    latest = ckpt.link_latest(tmp_path / "network-snapshot-000010000.pt")
     assert ckpt.find_checkpoint(tmp_path) == latest
-    assert ckpt.load_checkpoint(tmp_path)["position"] == {"kimg": 10}
+    assert ckpt.load_checkpoint(tmp_path)["position"] == {"nimg": 10_000}
     assert [p.name for p in ckpt.prune_snapshots(tmp_path, keep=1)] == [
-        "network-snapshot-000002.pt", "network-snapshot-000010.pt"]
-    assert ckpt.load_checkpoint(tmp_path)["position"] == {"kimg": 10}  # the link outlives its name
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pt", "network-snapshot-000030.pt"]
+        "network-snapshot-000002000.pt", "network-snapshot-000002512.pt", "network-snapshot-000004.pt",
+        "network-snapshot-000010000.pt"]
+    assert ckpt.load_checkpoint(tmp_path)["position"] == {"nimg": 10_000}  # the link outlives its name
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "latest.pt", "network-snapshot-000030000.pt", "network-snapshot-0001.pt"]
+    (tmp_path / "latest.pt").unlink()
+    ckpt.save_checkpoint({"position": {"nimg": 40_000}}, tmp_path / "network-snapshot-000040.pt")
+    assert ckpt.load_checkpoint(tmp_path)["position"] == {"nimg": 40_000}  # an old run still resumes
 
 
 def test_bad_checkpoints_give_one_clear_line(tmp_path):
@@ -74,6 +86,14 @@ def test_bad_checkpoints_give_one_clear_line(tmp_path):
     (tmp_path / "text.pt").write_text("hello")
     with pytest.raises(PgtoolsError, match=r"text.pt: not a checkpoint written by pgtools train \(torch.load failed"):
         ckpt.load_checkpoint(tmp_path / "text.pt")
+    pickle.dump({"object": object}, (tmp_path / "pickle.pt").open("wb"), protocol=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(PgtoolsError) as error:  # torch warns, then fails over many lines: one line
+            ckpt.load_checkpoint(tmp_path / "pickle.pt")
+    assert str(error.value) == (f"{tmp_path / 'pickle.pt'}: not a checkpoint written by pgtools train "
+                                "(torch.load failed: UnpicklingError: Weights only load failed)")
+    assert caught == []
     torch.save({"netG": {}}, tmp_path / "other.pt")
     with pytest.raises(PgtoolsError, match="other.pt: not a checkpoint written by pgtools train$"):
         ckpt.load_checkpoint(tmp_path / "other.pt")

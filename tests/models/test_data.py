@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pgtools.models.data import RealImageFeed, fade, to_float
-from pgtools.models.stream import FLIPS, MINIBATCH, BlockOrder, LevelStream, seeded
+from pgtools.models.stream import FLIPS, BlockOrder, LevelStream, seeded
 from pgtools.pyramid import Pyramid, write_pyramid
 
 N, SIDE = 37, 16
@@ -37,12 +37,13 @@ def shown(labels: torch.Tensor) -> np.ndarray:
     return labels.argmax(dim=1).numpy()
 
 
-def test_cached_batch_has_the_seeded_images_exactly(pyramid_path):
-    with RealImageFeed(pyramid_path, cache_bytes=EVERYTHING, seed=7) as feed:
+def test_cached_batch_has_the_stream_order_images_exactly(pyramid_path):
+    with RealImageFeed(pyramid_path, cache_bytes=EVERYTHING, seed=7, block_images=4) as feed:
         assert (feed.resolution, feed.channels, feed.num_images, feed.num_classes) == (SIDE, 3, N, N)
         assert feed.cached_levels == [1, 2, 4, 8, 16]
         images, labels = feed.batch(3, 8, 1.0, 6)
-    indices = seeded(7, MINIBATCH, 3).integers(0, N, 6)
+    order = BlockOrder(num_images=N, block_size=4, mix_blocks=4, seed=7, resolution=8)
+    indices = np.concatenate([order.window((0, w)).indices for w in range(3)])[18:24]
     assert images.dtype == torch.float32 and images.shape == (6, 3, 8, 8)
     assert torch.equal(images, by_hand(pyramid_path, 8, indices))
     assert torch.equal(labels, torch.eye(N)[indices])
@@ -134,12 +135,25 @@ def test_cache_budget_decides_which_levels_stream(pyramid_path):
         assert feed.cached_levels == [1, 2, 4]
         cached = np.concatenate([shown(feed.batch(step, 4, 1.0, N)[1]) for step in range(2)])
         streamed = np.concatenate([shown(feed.batch(step, 8, 1.0, N)[1]) for step in range(2)])
-    # cached levels draw with replacement; a streamed level shows every image once per epoch
-    assert list(cached) == list(np.concatenate([seeded(0, MINIBATCH, step).integers(0, N, N) for step in range(2)]))
-    assert sorted(streamed[:N]) == list(range(N)) and sorted(streamed[N:]) == list(range(N))
-    assert not np.array_equal(streamed[:N], streamed[N:])
+    # cached and streamed levels alike show every image once per epoch
+    for shows in (cached, streamed):
+        assert sorted(shows[:N]) == list(range(N)) and sorted(shows[N:]) == list(range(N))
+        assert not np.array_equal(shows[:N], shows[N:])
     with RealImageFeed(pyramid_path, cache_bytes=0) as feed:
         assert feed.cached_levels == []
+
+
+@pytest.mark.parametrize("world_size", [1, 2])
+def test_cached_and_streamed_levels_give_identical_batches(pyramid_path, world_size):
+    # Issue 12 item 16: the cache changes where the bytes come from, never which images are drawn.
+    options = dict(seed=5, mirror=True, block_images=4, mix_blocks=2, stream_workers=0, world_size=world_size)
+    for rank in range(world_size):
+        with (RealImageFeed(pyramid_path, cache_bytes=EVERYTHING, rank=rank, **options) as cached,
+              RealImageFeed(pyramid_path, cache_bytes=0, rank=rank, **options) as streamed):
+            assert cached.cached_levels == [1, 2, 4, 8, 16] and streamed.cached_levels == []
+            for step, resolution, alpha in [(0, 4, 1.0), (3, 8, 0.25), (9, 16, 1.0), (10, 16, 1.0)]:
+                a, b = cached.batch(step, resolution, alpha, 8), streamed.batch(step, resolution, alpha, 8)
+                assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]), (rank, step)
 
 
 def test_streamed_batches_hold_the_stream_order_and_exact_pixels(pyramid_path):

@@ -14,7 +14,7 @@ from pgtools.errors import PgtoolsError
 from pgtools.models.checkpoint import load_checkpoint
 from pgtools.models.data import RealImageFeed
 from pgtools.models.distributed import World
-from pgtools.models.loop import train
+from pgtools.models.loop import data_workers, train
 from pgtools.models.step import draw_inputs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -57,9 +57,13 @@ def test_smoke_run_grows_to_16x16_and_writes_every_file(tiny_config):
     assert [r["kimg"] for r in metrics] == [0.08, 0.16]
     assert set(metrics[0]["metrics"]) == {"swd", "ms-ssim"} and metrics[1]["resolution"] == 16
     assert Image.open(run / "reals.png").size == (16 * 16, 9 * 16)  # 16x9 grid of 16x16 images
-    assert Image.open(run / "fakes000000.png").size == (16 * 16, 9 * 16)
+    assert sorted(p.name for p in run.glob("fakes*")) == ["fakes000000000.png", "fakes000000080.png",
+                                                         "fakes000000160.png"]
+    assert Image.open(run / "fakes000000160.png").size == (16 * 16, 9 * 16)
     assert Image.open(run / "training_curves.png").size == (900, 420)
-    snapshot = run / "network-snapshot-000000.pt"
+    assert sorted(p.name for p in run.glob("*.pt")) == ["latest.pt", "network-snapshot-000000080.pt",
+                                                        "network-snapshot-000000160.pt"]
+    snapshot = run / "network-snapshot-000000160.pt"
     assert (run / "latest.pt").stat().st_ino == snapshot.stat().st_ino
     state = load_checkpoint(run)
     assert state["position"] == {"step": 20, "nimg": 160, "kimg": 0.16, "resolution": 16, "alpha": 1.0,
@@ -114,13 +118,13 @@ def test_diverging_run_stops_and_keeps_the_last_good_checkpoint(tiny_config, tmp
     # A learning rate of 1e30 from the 8x8 fade-in on (kimg 0.032) blows the networks up.
     config = tiny_config(lr_per_resolution={8: 1e30}, snapshot_kimg=0.032, max_bad_steps=3)
     with pytest.raises(PgtoolsError, match=r"training stopped at kimg 0\.0\d+: the (losses|network weights) .*"
-                                           r"the last good checkpoint is .*network-snapshot-000000\.pt"):
+                                           r"the last good checkpoint is .*network-snapshot-000000032\.pt"):
         train(config)
     run = next((tmp_path / "runs").iterdir())
     state = load_checkpoint(run)
     assert state["position"]["nimg"] == 32
     assert all(torch.isfinite(value).all() for net in ("G", "D", "G_ema") for value in state[net].values())
-    assert sorted(p.name for p in run.glob("*.pt")) == ["latest.pt", "network-snapshot-000000.pt"]
+    assert sorted(p.name for p in run.glob("*.pt")) == ["latest.pt", "network-snapshot-000000032.pt"]
     assert "stopped: PgtoolsError: training stopped at kimg" in (run / "log.txt").read_text()
 
 
@@ -168,3 +172,33 @@ def test_step_with_non_finite_gradients_is_skipped(tiny_config):
         trainer.step(phase, draw_inputs(feed, phase, 1, config=config, world=World()))
         assert trainer.skipped_steps == 1
         assert not torch.equal(D.blocks["4"].dense1.weight, before["blocks.4.dense1.weight"])
+
+
+def test_a_failed_start_leaves_no_run_directory(tiny_config, tiny_dataset, tmp_path):
+    # Issue 12 item 4: the dataset goes bad between resolving the config and training.
+    dataset = tmp_path / "going.h5"
+    dataset.write_bytes(tiny_dataset.read_bytes())
+    config = tiny_config(dataset=dataset)
+    dataset.write_bytes(b"not a pyramid any more")
+    with pytest.raises(PgtoolsError, match="going.h5"):
+        train(config)
+    assert list((tmp_path / "runs").glob("*")) == []
+
+
+def test_data_workers_are_capped_at_usable_cpus(monkeypatch):
+    monkeypatch.setattr("pgtools.models.loop.default_workers", lambda: 2)
+    assert data_workers(8, 1) == (2, "--data_workers 8: only 2 usable CPUs per process; using 2")
+    assert data_workers(3, 4) == (1, "--data_workers 3: only 1 usable CPU per process; using 1")
+    assert data_workers(2, 1) == (2, None) and data_workers(0, 2) == (0, None)
+
+
+def test_unused_labels_and_capped_workers_are_reported(labelled_dataset, tiny_config, monkeypatch):
+    monkeypatch.setattr("pgtools.models.loop.default_workers", lambda: 1)
+    lines = []
+    run = train(tiny_config(dataset=labelled_dataset, total_kimg=0.016, data_workers=4), report=lines.append)
+    notes = ["--data_workers 4: only 1 usable CPU per process; using 1",
+             "the dataset has labels (3 classes) that this run ignores; --conditional trains on them"]
+    assert lines[1:3] == notes and all(note in (run / "log.txt").read_text() for note in notes)
+    lines = []
+    train(tiny_config(dataset=labelled_dataset, total_kimg=0.016, conditional=True), report=lines.append)
+    assert not any("ignores" in line for line in lines)
