@@ -166,14 +166,16 @@ def test_resume_latest_lists_runs_and_refuses_foreign_folders(run_dir, dataset, 
         assert (result.exit_code, result.output) == (1, message + "\n")
 
 
-@pytest.mark.parametrize("name, content", [("dots.h5", None), ("notes.txt", b"hello\n"),
-                                           ("pickle.pt", b"\x80\x04\x95")])
-def test_generate_on_something_else_is_one_error_line(dataset, tmp_path, name, content):
+@pytest.mark.parametrize("name, content, reason", [
+    ("dots.h5", None, "not a checkpoint written by pgtools"),
+    ("notes.txt", b"hello\n", "not a checkpoint written by pgtools"),
+    ("pickle.pt", b"\x80\x04\x95", "not a readable network pickle (UnpicklingError: pickle data was truncated)")])
+def test_generate_on_something_else_is_one_error_line(dataset, tmp_path, name, content, reason):
     path = dataset if content is None else tmp_path / name
     if content is not None:
         path.write_bytes(content)
     result = run("generate", path, "--grid", tmp_path / "g.png")
-    assert result.exit_code == 1 and result.output.startswith(f"Error: {path}: not a checkpoint written by pgtools")
+    assert result.exit_code == 1 and result.output.startswith(f"Error: {path}: {reason}")
     assert result.output.count("\n") == 1, result.output
 
 
