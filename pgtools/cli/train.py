@@ -12,7 +12,7 @@ from pgtools.cli.common import echo, option, quiet_option
 from pgtools.errors import PgtoolsError
 from pgtools.inspection import contact_sheet
 from pgtools.models.config import PRESETS
-from pgtools.png import save_png
+from pgtools.png import image_format, save_image
 from pgtools.progress import Progress
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
@@ -195,13 +195,15 @@ def generate(checkpoint: str, count: int, grid: str | None, outdir: str | None, 
 
     if not grid and not outdir:
         raise PgtoolsError("give --grid FILE.png and/or --outdir FOLDER")
+    if grid:
+        image_format(grid)  # refuse an unknown extension before any work
     model = _load(checkpoint, device)
     labels = model.random_labels(count, seed=seed)
     if class_index is not None:
         labels = torch.full((count,), _check_class(model, class_index), device=model.device)
     images = to_uint8(_upscale(model.generate(model.build_noise(count, seed=seed), labels), size))
     if grid:
-        save_png(contact_sheet(images, columns), grid, overwrite=overwrite)
+        save_image(contact_sheet(images, columns), grid, overwrite=overwrite)
         echo(f"Wrote a grid of {count} images to {grid}", quiet)
     if outdir:
         write_frames(images, outdir, name="image", overwrite=overwrite)

@@ -202,6 +202,15 @@ def test_generate_grid_and_folder_are_reproducible(run_dir, tmp_path):
         assert result.exit_code == 1 and message in result.output, result.output
 
 
+def test_generate_grid_format_follows_the_extension(run_dir, tmp_path):
+    result = run("generate", run_dir, "--count", "4", "--grid", tmp_path / "g.jpg", "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "g.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not PNG bytes
+    result = run("generate", run_dir, "--count", "4", "--grid", tmp_path / "g.gif")
+    assert result.exit_code == 1 and "cannot tell the image format from '.gif'" in result.output, result.output
+    assert not (tmp_path / "g.gif").exists()
+
+
 def test_interpolate_frames_and_video(run_dir, tmp_path):
     result = run("interpolate", run_dir, tmp_path / "frames", "--keyframes", 3, "--frames", 4, "--quiet")
     assert result.exit_code == 0, result.output
