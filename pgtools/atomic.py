@@ -36,15 +36,24 @@ def _set_default_mode(path: Path, full: int) -> None:
 
 
 @contextmanager
-def atomic_output(target: str | os.PathLike, *, overwrite: bool = False, is_dir: bool = False) -> Iterator[Path]:
+def atomic_output(target: str | os.PathLike, *, overwrite: bool = False, is_dir: bool = False,
+                  own_files: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` when the block succeeds.
 
     On any exception, KeyboardInterrupt included, the temporary is removed and ``target`` is left
     as it was. The temporary's name starts with ``.`` and ends with ``.partial`` so that it never
     looks like a finished output.
+
+    A folder (``is_dir``) replaces an existing one only if that holds nothing but files named like
+    ``own_files`` (a regular expression: what the command writes), so no user file is ever removed.
     """
     target = Path(target)
     check_target(target, overwrite)
+    if is_dir and target.is_dir():
+        foreign = sorted(path.name for path in target.iterdir() if not re.fullmatch(own_files, path.name))
+        if foreign:
+            raise PgtoolsError(f"{target} holds {_listing(foreign)}, which this command did not write; "
+                               "choose an empty or new folder (nothing was removed)")
     prefix = f".{target.name}."
     if is_dir:
         temp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".partial", dir=target.parent))

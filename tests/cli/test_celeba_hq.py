@@ -149,3 +149,11 @@ def test_create_deltas_round_trip(tmp_path, deltas, reference):
     assert run("compare", tmp_path / "again.h5", reference).exit_code == 0
     result = run("create_deltas", SAMPLE / "celeba", reference, tmp_path / "new", "--pairs", pairs)
     assert result.exit_code == 1 and "already exists (use --overwrite" in result.output
+    (tmp_path / "new" / "notes.txt").write_text("mine")  # --overwrite never removes a file it did not write
+    result = run("create_deltas", SAMPLE / "celeba", reference, tmp_path / "new", "--pairs", pairs, "--overwrite")
+    assert result.exit_code == 1 and "holds notes.txt, which this command did not write" in result.output
+    assert (tmp_path / "new" / "notes.txt").read_text() == "mine" and image_list(tmp_path / "new") == image_list(deltas)
+    (tmp_path / "new" / "notes.txt").unlink()
+    result = run("create_deltas", SAMPLE / "celeba", reference, tmp_path / "new", "--pairs", pairs, "--overwrite",
+                 "--deterministic")
+    assert result.exit_code == 0 and image_list(tmp_path / "new") == image_list(deltas), result.output

@@ -21,6 +21,8 @@ from pgtools.sources.celeba_hq.build import md5_hex
 from pgtools.sources.celeba_hq.deltas import add_member, derive_key, encrypt_delta, make_delta, member_name, zip_name
 from pgtools.sources.celeba_hq.inputs import LIST_COLUMNS, Entry, missing_message, read_landmarks, read_table
 
+DELTA_FILES = r"deltas\d{5}\.zip|image_list\.txt"  # what create_deltas writes into its folder
+
 FIXED_TIMESTAMP = 1509105600  # 2017-10-27 12:00 UTC: the token time of deterministic deltas
 
 
@@ -131,7 +133,7 @@ def create_deltas(
         for entry, target in zip(entries, target_images)
     )
     rows: list[Entry] = []
-    with atomic_output(deltas_dir, overwrite=overwrite, is_dir=True) as temp:
+    with atomic_output(deltas_dir, overwrite=overwrite, is_dir=True, own_files=DELTA_FILES) as temp:
         archives: dict[str, zipfile.ZipFile] = {}
         try:
             for entry, token in ordered_map(make_entry_delta, tasks, workers=workers):
