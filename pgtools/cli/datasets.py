@@ -9,7 +9,7 @@ from typing import Callable
 import click
 
 from pgtools.atomic import check_target
-from pgtools.cli.common import echo, option, output_options, write_source
+from pgtools.cli.common import echo, option, output_options, workers_option, write_source
 from pgtools.sources import Source
 from pgtools.sources.celeba import OFFICIAL_COUNT as CELEBA_COUNT
 from pgtools.sources.celeba import open_celeba
@@ -127,6 +127,7 @@ def create_cifar100(output: str, cifar100_dir: str, export_labels: bool, label_t
         help="Output side in pixels, a power of two.")
 @option("--max_images", type=click.IntRange(min=1), default=None, help="Stop after this many images [default: all].")
 @option("--skip_bad", is_flag=True, help="Skip undecodable records (counted in the summary) instead of failing.")
+@workers_option
 @output_options
 def create_lsun(output: str, lmdb_dir: str, resolution: int, max_images: int | None, skip_bad: bool,
                 workers: int | None, **_) -> None:
@@ -145,6 +146,7 @@ def create_lsun(output: str, lmdb_dir: str, resolution: int, max_images: int | N
 @click.argument("celeba_dir", type=INPUT)
 @option("--cx", type=int, default=89, show_default=True, help="Column of the crop centre.")
 @option("--cy", type=int, default=121, show_default=True, help="Row of the crop centre.")
+@workers_option
 @output_options
 def create_celeba(output: str, celeba_dir: str, cx: int, cy: int, workers: int | None, **_) -> None:
     """Create a 128x128 RGB dataset from CelebA's aligned images (as PNG).
@@ -159,6 +161,7 @@ def create_celeba(output: str, celeba_dir: str, cx: int, cy: int, workers: int |
 @click.command("create_custom")
 @click.argument("output", type=OUTPUT)
 @click.argument("image_dir", type=INPUT)
+@workers_option
 @output_options
 def create_custom(output: str, image_dir: str, workers: int | None, **_) -> None:
     """Create a dataset from a folder of square power-of-two images, taken as they are.

@@ -14,7 +14,7 @@ from pgtools import __version__
 from pgtools.atomic import check_target
 from pgtools.errors import PgtoolsError
 from pgtools.pyramid.format import (
-    BLOCK_BYTES, DEFAULT_COMPRESSION, images_per_chunk, is_power_of_two, labels_path, level_name,
+    BLOCK_BYTES, COMPAT_COMPRESSION, DEFAULT_COMPRESSION, images_per_chunk, is_power_of_two, labels_path, level_name,
     level_resolutions, parse_compression, partial_path,
 )
 from pgtools.pyramid.levels import lod_levels
@@ -61,7 +61,7 @@ class PyramidWriter:
         self.keep_partial = keep_partial
         check_target(self.path, overwrite)
         self.temp = partial_path(self.path)
-        compression, level = parse_compression("gzip-4" if compat else compression)
+        compression, level = parse_compression(COMPAT_COMPRESSION if compat else compression)
         self.file = self._open(resume, attrs or {}, compression, level, compat)
         self.num_written = int(self.file.attrs["images_written"])
         self.labels: np.ndarray | None = None

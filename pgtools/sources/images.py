@@ -17,7 +17,7 @@ import numpy as np
 import PIL.Image
 
 from pgtools.errors import PgtoolsError
-from pgtools.parallel import ordered_map
+from pgtools.parallel import cap_workers, ordered_map
 
 T = TypeVar("T")
 ACCEPTED = "8-bit grayscale (L) or 8-bit RGB"
@@ -152,8 +152,9 @@ def decode_files(
     workers: int | None = None,  # processes; None: all cores; 0 or 1: this process
 ) -> Iterator[np.ndarray]:
     """Apply ``load`` to every path in a worker pool; yields uint8 (n, C, S, S) batches in order."""
-    tasks = batched(paths, images_per_task(image_bytes))
-    return ordered_map(functools.partial(_load_batch, load), tasks, workers=workers)
+    per_task = images_per_task(image_bytes)
+    workers = cap_workers(workers, items=-(-len(paths) // per_task))
+    return ordered_map(functools.partial(_load_batch, load), batched(paths, per_task), workers=workers)
 
 
 def _load_batch(load: Callable[[Path], np.ndarray], paths: list[Path]) -> np.ndarray:
