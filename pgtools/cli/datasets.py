@@ -10,6 +10,7 @@ import click
 
 from pgtools.atomic import check_target
 from pgtools.cli.common import echo, option, output_options, workers_option, write_source
+from pgtools.pyramid.partial import remove_stale_partial
 from pgtools.sources import Source
 from pgtools.sources.celeba import OFFICIAL_COUNT as CELEBA_COUNT
 from pgtools.sources.celeba import open_celeba
@@ -38,6 +39,9 @@ def _create(output: str, open_source: Callable[[], Source], official: int | None
     """Check the target, open the source, write it and report: the body of every create_* command."""
     params = click.get_current_context().params
     check_target(Path(output), params["overwrite"])
+    stale = remove_stale_partial(output)
+    if stale:
+        echo(f"Removed {stale}, left by an interrupted run", params["quiet"])
     source = open_source()
     echo(_found(source, official), params["quiet"])
     write_source(output, source, overwrite=params["overwrite"], compression=params["compression"],
