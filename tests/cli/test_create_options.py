@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sources"))
 from dataset_files import smooth_image, write_images, write_mnist  # noqa: E402
@@ -83,3 +84,35 @@ def test_celeba_hq_counts_are_capped(tmp_path, monkeypatch, option, value, line)
     result = run("create_celeba_hq", tmp_path / "out.h5", tmp_path / "nowhere", tmp_path / "nowhere", option, value)
     assert result.exit_code == 1  # the inputs are missing; the cap is applied while parsing
     assert result.stderr.splitlines()[0] == line
+
+
+def test_create_custom_on_a_photo_folder(tmp_path):
+    rng = np.random.default_rng(7)
+    photos = tmp_path / "photos"
+    write_images(photos / "2024", [smooth_image(rng, 60, 80) for _ in range(3)], ["a.jpg", "b.JPG", "c.png"])
+    write_images(photos, [smooth_image(rng, 90, 40)], ["top.jpeg"])
+    (photos / "2024" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    (photos / "index.html").write_text("<html>")
+    (photos / "2024" / "notes.txt").write_text("x")
+    result = run("create_custom", tmp_path / "out.h5", photos, "--resolution", 32, "--transform", "center-crop",
+                 "--skip_bad", "--workers", 0)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Found 5 images in {photos.resolve()}"
+    assert lines[1].startswith(f"Wrote 4 images of 32x32x3 to {tmp_path / 'out.h5'} in ")
+    assert lines[2:] == ["Skipped 2 non-image file(s): 2024/notes.txt, index.html",
+                         "Skipped 1 unreadable or undecodable image file(s): 2024/broken.jpg"]
+    with Pyramid(tmp_path / "out.h5") as pyramid:
+        top = pyramid.read(32)
+        assert pyramid.attrs["transform"] == "center-crop"
+        assert (pyramid.attrs["skipped_files"], pyramid.attrs["non_image_files"]) == (1, 2)
+    first = np.asarray(Image.open(photos / "2024" / "a.jpg"))[:, 10:70]  # the central 60x60 of 80x60
+    expected = np.asarray(Image.fromarray(first).resize((32, 32), Image.Resampling.LANCZOS)).transpose(2, 0, 1)
+    assert top.shape == (4, 3, 32, 32)
+    np.testing.assert_array_equal(top[0], expected)
+
+
+def test_create_custom_transform_needs_resolution(tmp_path):
+    write_images(tmp_path / "in", [smooth_image(np.random.default_rng(0), 8, 8)], ["a.png"])
+    result = run("create_custom", tmp_path / "out.h5", tmp_path / "in", "--transform", "resize")
+    assert (result.exit_code, result.output) == (1, "Error: --transform resize needs --resolution\n")
