@@ -156,16 +156,17 @@ def check_alike(headers: list[Header], sizes: bool = True) -> None:
             )
 
 
-def _read_headers(paths: list[Path], skip_bad: bool = False) -> list[Header | None]:
-    headers = []
+def _apply_all(fn: Callable[[Path], T], paths: list[Path], skip_bad: bool = False) -> list[T | None]:
+    """``fn`` of every path; with ``skip_bad`` a PgtoolsError gives None instead of stopping."""
+    results = []
     for path in paths:
         try:
-            headers.append(read_header(path))
+            results.append(fn(path))
         except PgtoolsError:
             if not skip_bad:
                 raise
-            headers.append(None)
-    return headers
+            results.append(None)
+    return results
 
 
 def scan_headers(paths: Sequence[Path], *, workers: int | None = None, skipped: list[Path] | None = None) -> list[Header]:
@@ -175,7 +176,7 @@ def scan_headers(paths: Sequence[Path], *, workers: int | None = None, skipped: 
     and left out instead.
     """
     workers = workers if len(paths) > HEADERS_PER_TASK else 0  # a pool is not worth starting for one task
-    read = functools.partial(_read_headers, skip_bad=skipped is not None)
+    read = functools.partial(_apply_all, read_header, skip_bad=skipped is not None)
     headers = [header for chunk in ordered_map(read, batched(paths, HEADERS_PER_TASK), workers=workers)
                for header in chunk]
     if skipped is not None:
@@ -212,12 +213,7 @@ def decode_files(
 
 
 def _load_batch(load: Callable[[Path], np.ndarray], paths: list[Path], skip_bad: bool) -> tuple[np.ndarray, list[Path]]:
-    images, bad = [], []
-    for path in paths:
-        try:
-            images.append(load(path))
-        except PgtoolsError:
-            if not skip_bad:
-                raise
-            bad.append(path)
+    loaded = _apply_all(load, paths, skip_bad)
+    images = [image for image in loaded if image is not None]
+    bad = [path for path, image in zip(paths, loaded) if image is None]
     return (np.stack(images) if images else np.empty(0, dtype=np.uint8)), bad
