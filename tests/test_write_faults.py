@@ -102,6 +102,13 @@ def test_an_injected_full_disk_while_closing_and_in_the_labels(tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_injected_full_disk_while_creating_the_file(tmp_path, monkeypatch):
+    _fail_on_call(monkeypatch, h5py.Group, "create_dataset", RuntimeError(HDF5_ENOSPC), call=2)
+    with pytest.raises(PgtoolsError, match="^no space left on device while writing"):
+        PyramidWriter(tmp_path / "out.h5", resolution=4, channels=3)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_other_errors_are_not_called_a_full_disk(tmp_path, monkeypatch):
     _fail_on_call(monkeypatch, h5py.Dataset, "__setitem__", OSError(errno.EIO, "Input/output error"))
     with pytest.raises(OSError, match="Input/output error"):

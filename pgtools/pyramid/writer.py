@@ -21,6 +21,9 @@ from pgtools.pyramid.levels import lod_levels
 from pgtools.pyramid.partial import disk_full_error, is_disk_full, lock_partial
 
 Progress = Callable[[int], None]
+# The lock is ours (lock_partial), not HDF5's. No chunk cache: a write that fails (a full disk) raises
+# where it is made, instead of while HDF5 closes the file, where it cannot be handled.
+OPEN_OPTIONS = {"locking": False, "rdcc_nbytes": 0}
 
 
 def _attr_text(value):
@@ -88,13 +91,13 @@ class PyramidWriter:
 
     def _reopen(self, attrs: dict) -> None:
         try:
-            self.file = h5py.File(self.temp, "r+", locking=False, rdcc_nbytes=0)  # the lock is ours: lock_partial
+            self.file = h5py.File(self.temp, "r+", **OPEN_OPTIONS)
         except OSError as err:
             raise PgtoolsError(f"cannot resume from {self.temp}: {err}; delete it to start again") from err
         self._check_resumable(self.file, attrs)
 
     def _create(self, attrs: dict, compression, level, compat: bool) -> None:
-        self.file = file = h5py.File(self.temp, "w", locking=False, rdcc_nbytes=0)  # the lock is ours: lock_partial
+        self.file = file = h5py.File(self.temp, "w", **OPEN_OPTIONS)
         size = self.count or 0
         for r in level_resolutions(self.resolution):
             shape = (self.channels, r, r)
@@ -126,7 +129,6 @@ class PyramidWriter:
                 problem = f"it was started with {key}={_attr_text(file.attrs[key])!r}, not {value!r}"
         if problem:
             file.close()
-            self._release()
             raise PgtoolsError(f"cannot resume from {self.temp}: {problem}; delete it to start again")
 
     def __enter__(self) -> "PyramidWriter":
