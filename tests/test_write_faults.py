@@ -179,3 +179,13 @@ def test_a_partial_file_in_use_is_never_removed(tmp_path):
         os.close(handle)
     assert temp.read_bytes() == b"another run's images"
     assert not labels_path(target).exists() and not target.exists()
+
+
+def test_a_file_system_without_locks_is_written_unguarded(tmp_path, monkeypatch):
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr("pgtools.pyramid.partial.fcntl.flock", no_locks)
+    with PyramidWriter(tmp_path / "out.h5", resolution=4, channels=3, count=2) as writer:
+        writer.add(images(2, 4))
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.h5"]

@@ -44,6 +44,8 @@ def lock_partial(temp: Path, target: Path) -> int:
     except BlockingIOError:
         os.close(handle)
         raise PgtoolsError(f"{target}: another process is writing it now ({temp.name} is in use)") from None
+    except OSError:
+        pass  # a file system without locks (some network and FUSE mounts): written unguarded, as before
     return handle
 
 
