@@ -102,6 +102,21 @@ def test_an_injected_full_disk_while_closing_and_in_the_labels(tmp_path, monkeyp
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("while_flushing_on_error", [False, True])
+def test_a_full_disk_removes_even_a_file_kept_for_resume(tmp_path, monkeypatch, while_flushing_on_error):
+    """create_celeba_hq keeps its partial file on errors, but not one the disk could not hold."""
+    _fail_on_call(monkeypatch, h5py.Dataset, "__setitem__", OSError(errno.ENOSPC, "No space left on device"), call=4)
+    with pytest.raises(PgtoolsError, match="^no space left on device while writing"):
+        with PyramidWriter(tmp_path / "out.h5", resolution=4, channels=3, count=20, keep_partial=True) as writer:
+            writer.add(images(5, 4))
+            writer.flush()
+            writer.add(images(5, 4))
+            if while_flushing_on_error:
+                raise KeyboardInterrupt  # the kept file's last flush meets the full disk
+            writer.flush()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_injected_full_disk_while_creating_the_file(tmp_path, monkeypatch):
     _fail_on_call(monkeypatch, h5py.Group, "create_dataset", RuntimeError(HDF5_ENOSPC), call=2)
     with pytest.raises(PgtoolsError, match="^no space left on device while writing"):

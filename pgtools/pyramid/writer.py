@@ -222,11 +222,17 @@ class PyramidWriter:
         """Close the unfinished file for a later resume (removed if it holds no image)."""
         try:
             self.flush()
-        finally:
-            self.file.close()
-            if self.num_written == 0:
-                self.temp.unlink(missing_ok=True)
-            self._release()
+        except BaseException as err:
+            if not is_disk_full(err):  # a full disk: __exit__ discards the file (emptied, then closed once)
+                self._close_kept()
+            raise
+        self._close_kept()
+
+    def _close_kept(self) -> None:
+        self.file.close()
+        if self.num_written == 0:
+            self.temp.unlink(missing_ok=True)
+        self._release()
 
     def _discard(self) -> None:
         """Remove the unfinished file. It is emptied first, so that HDF5 can write what it still
