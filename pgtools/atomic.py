@@ -14,11 +14,22 @@ from pgtools.errors import PgtoolsError
 
 
 def check_target(target: Path, overwrite: bool) -> None:
-    """Raise if ``target`` exists and may not be replaced, or if its folder is missing."""
+    """Raise if ``target`` exists and may not be replaced, or if its folder is missing or read-only."""
     if target.exists() and not overwrite:
         raise PgtoolsError(f"{target} already exists (use --overwrite to replace it)")
     if not target.parent.is_dir():
         raise PgtoolsError(f"cannot write {target}: folder {target.parent} does not exist")
+    check_writable(target)
+
+
+def check_writable(target: Path) -> None:
+    """Raise if no file can be created next to ``target`` (read-only folder or file system), so that
+    a command fails before it reads any input rather than after."""
+    try:
+        with tempfile.TemporaryFile(dir=target.parent):  # unnamed where the OS allows: nothing to clean up
+            pass
+    except OSError as err:
+        raise PgtoolsError(f"cannot write {target}: folder {target.parent} is not writable ({err.strerror})") from None
 
 
 def _remove(path: Path) -> None:

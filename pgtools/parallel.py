@@ -11,7 +11,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def default_workers() -> int:
+def usable_cpus() -> int:
     """Number of cores this process may use."""
     try:
         return len(os.sched_getaffinity(0))
@@ -19,11 +19,18 @@ def default_workers() -> int:
         return os.cpu_count() or 1
 
 
+def cap_workers(workers: int | None, items: int | None = None) -> int:
+    """Worker processes to start: ``workers`` (None: all usable cores) capped at the usable cores
+    and at ``items`` (tasks to run; None: unknown). 0 means "run in this process"."""
+    capped = usable_cpus() if workers is None else min(workers, usable_cpus())
+    return capped if items is None else min(capped, items)
+
+
 def ordered_map(
     fn: Callable[[T], R],
     items: Iterable[T],
     *,
-    workers: int | None = None,  # processes; None: all cores; 0 or 1: run in this process
+    workers: int | None = None,  # processes, at most the usable cores; None: all; 0 or 1: this process
     in_flight: int | None = None,  # tasks submitted but not yet yielded; None: 2 x workers
 ) -> Iterator[R]:
     """Apply ``fn`` to every item in a process pool and yield the results in input order.
@@ -31,7 +38,7 @@ def ordered_map(
     At most ``in_flight`` tasks are outstanding at any time, so memory is bounded whatever the
     number of items. An exception raised by ``fn`` propagates from the iterator.
     """
-    workers = default_workers() if workers is None else workers
+    workers = cap_workers(workers)
     if workers <= 1:
         yield from map(fn, items)
         return

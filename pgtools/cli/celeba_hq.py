@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from pgtools.atomic import check_target
-from pgtools.cli.common import command_line, echo, option, quiet_option, writer_options
+from pgtools.cli.common import cap_to_cpus, command_line, echo, option, quiet_option, writer_options
 from pgtools.errors import PgtoolsError
 from pgtools.progress import Progress
 from pgtools.pyramid import PyramidWriter, partial_path
@@ -17,11 +17,13 @@ from pgtools.sources.celeba_hq.align import SIZE
 
 BATCH = 8  # images written (and counted for --resume) at a time
 COUNTS = ("bit_exact_images", "signed_path_images")
+TASKS_PER_CPU = 8  # --num_tasks cap: each task holds a few 1024x1024 images
 
 
 def _workers_option(func):
     return option("--workers", "--num_threads", "workers", type=click.IntRange(min=0), default=None,
-                  help="Worker processes [default: all cores; 0: none]. --num_threads is the original's name.")(func)
+                  callback=cap_to_cpus(), help="Worker processes, at most the usable cores [default: all cores; "
+                                               "0: none]. --num_threads is the original's name.")(func)
 
 
 @click.command("create_celeba_hq")
@@ -32,8 +34,9 @@ def _workers_option(func):
         help="Where proc_md5 fails (other Pillow/libjpeg), add the delta as signed and go on instead of stopping.")
 @option("--resume", is_flag=True, help="Continue an interrupted run of the same command where it stopped.")
 @_workers_option
-@option("--num_tasks", "in_flight", type=click.IntRange(min=1), default=None,
-        help="Images in flight at once, bounding memory [default: 2 x workers].")
+@option("--num_tasks", "in_flight", type=click.IntRange(min=1), default=None, callback=cap_to_cpus(TASKS_PER_CPU),
+        help=f"Images in flight at once, bounding memory, at most {TASKS_PER_CPU} per usable core "
+             f"[default: 2 x workers].")
 @writer_options
 @quiet_option
 def create_celeba_hq(output: str, celeba_dir: str, deltas_dir: str, tolerant: bool, resume: bool, workers: int | None,

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Callable
 
 import click
+from click.core import ParameterSource
 
 from pgtools.errors import Different, PgtoolsError
+from pgtools.parallel import usable_cpus
 from pgtools.progress import Progress
-from pgtools.pyramid import COMPRESSIONS, DEFAULT_COMPRESSION, PyramidWriter
+from pgtools.pyramid import COMPAT_COMPRESSION, COMPRESSIONS, DEFAULT_COMPRESSION, PyramidWriter
 from pgtools.sources import Source
 
 
@@ -26,22 +28,54 @@ def option(*names: str, **kwargs) -> Callable:
     return click.option(*spelled, **kwargs)
 
 
+def cap_to_cpus(per_cpu: int = 1) -> Callable:
+    """A Click callback capping an option at ``per_cpu`` x the usable CPU cores, with a warning on stderr."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+        limit = per_cpu * usable_cpus()
+        if value is None or value <= limit:
+            return value
+        per = "" if per_cpu == 1 else f"{per_cpu} x "
+        click.echo(f"Warning: {param.opts[0]} {value} capped at {limit} ({per}the usable CPU cores)", err=True)
+        return limit
+
+    return callback
+
+
 def workers_option(func: Callable) -> Callable:
-    return option("--workers", type=click.IntRange(min=0), default=None,
-                  help="Worker processes for decoding and resizing [default: all cores; 0: none].")(func)
+    return option("--workers", type=click.IntRange(min=0), default=None, callback=cap_to_cpus(),
+                  help="Worker processes for decoding and resizing, at most the usable cores "
+                       "[default: all cores; 0: none].")(func)
 
 
 def quiet_option(func: Callable) -> Callable:
     return option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")(func)
 
 
+def _refuse_compat_with_compression(func: Callable) -> Callable:
+    """--compat writes gzip-4 as the original did: refuse another --compression rather than ignore it."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        explicit = ctx.get_parameter_source("compression") is not ParameterSource.DEFAULT
+        if kwargs["compat"] and explicit and kwargs["compression"] != COMPAT_COMPRESSION:
+            raise click.UsageError(f"--compat writes {COMPAT_COMPRESSION} as the original h5tool did; "
+                                   f"drop --compat or --compression {kwargs['compression']}")
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
 def writer_options(func: Callable) -> Callable:
     """--overwrite, --compression and --compat: how a pyramid is written."""
+    func = _refuse_compat_with_compression(func)
     decorators = [
         option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists."),
         option("--compression", type=click.Choice(COMPRESSIONS), default=DEFAULT_COMPRESSION, show_default=True,
                help="HDF5 compression of every level (uncompressed reads fastest)."),
-        option("--compat", is_flag=True, help="The original h5tool's chunking and gzip-4, exactly."),
+        option("--compat", is_flag=True,
+               help=f"The original h5tool's chunking and {COMPAT_COMPRESSION}, exactly (excludes --compression)."),
     ]
     for decorate in reversed(decorators):
         func = decorate(func)
@@ -49,8 +83,8 @@ def writer_options(func: Callable) -> Callable:
 
 
 def output_options(func: Callable) -> Callable:
-    """--overwrite, --compression, --compat, --workers and --quiet for every create_* command."""
-    return writer_options(workers_option(quiet_option(func)))
+    """--overwrite, --compression, --compat and --quiet for every create_* command."""
+    return writer_options(quiet_option(func))
 
 
 def command_line() -> str:

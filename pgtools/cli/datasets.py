@@ -9,7 +9,8 @@ from typing import Callable
 import click
 
 from pgtools.atomic import check_target
-from pgtools.cli.common import echo, option, output_options, write_source
+from pgtools.cli.common import echo, option, output_options, workers_option, write_source
+from pgtools.pyramid.partial import remove_stale_partial
 from pgtools.sources import Source
 from pgtools.sources.celeba import OFFICIAL_COUNT as CELEBA_COUNT
 from pgtools.sources.celeba import open_celeba
@@ -18,10 +19,16 @@ from pgtools.sources.custom import open_custom
 from pgtools.sources.lsun import open_lsun
 from pgtools.sources.mnist import OFFICIAL_COUNT as MNIST_COUNT
 from pgtools.sources.mnist import open_mnist, open_mnist_rgb
+from pgtools.sources.transforms import TRANSFORMS
 
 OUTPUT = click.Path(dir_okay=False)
 INPUT = click.Path()  # existence is checked by the sources, with messages naming what is expected
 SHOWN_KEYS = 5
+SKIPPED = (  # what a source may have left out: count attribute, names attribute, words for the summary
+    ("non_image_files", "non_image_names", "non-image file(s):"),
+    ("skipped_records", "skipped_keys", "undecodable record(s): keys"),
+    ("skipped_files", "skipped_names", "unreadable or undecodable image file(s):"),
+)
 
 
 def _found(source: Source, official: int | None) -> str:
@@ -38,15 +45,19 @@ def _create(output: str, open_source: Callable[[], Source], official: int | None
     """Check the target, open the source, write it and report: the body of every create_* command."""
     params = click.get_current_context().params
     check_target(Path(output), params["overwrite"])
+    stale = remove_stale_partial(output)
+    if stale:
+        echo(f"Removed {stale}, left by an interrupted run", params["quiet"])
     source = open_source()
     echo(_found(source, official), params["quiet"])
     write_source(output, source, overwrite=params["overwrite"], compression=params["compression"],
                  compat=params["compat"], quiet=params["quiet"], options=params)
-    skipped = source.attrs.get("skipped_records", 0)
-    if skipped:
-        keys = json.loads(source.attrs["skipped_keys"])[:SHOWN_KEYS]
-        more = ", ..." if skipped > len(keys) else ""
-        echo(f"Skipped {skipped:,} undecodable record(s): keys {', '.join(keys)}{more}", params["quiet"])
+    for count_key, names_key, what in SKIPPED:
+        skipped = source.attrs.get(count_key, 0)
+        if skipped:
+            names = json.loads(source.attrs[names_key])[:SHOWN_KEYS]
+            more = ", ..." if skipped > len(names) else ""
+            echo(f"Skipped {skipped:,} {what} {', '.join(names)}{more}", params["quiet"])
 
 
 def _labels_option(classes: str) -> Callable:
@@ -127,6 +138,7 @@ def create_cifar100(output: str, cifar100_dir: str, export_labels: bool, label_t
         help="Output side in pixels, a power of two.")
 @option("--max_images", type=click.IntRange(min=1), default=None, help="Stop after this many images [default: all].")
 @option("--skip_bad", is_flag=True, help="Skip undecodable records (counted in the summary) instead of failing.")
+@workers_option
 @output_options
 def create_lsun(output: str, lmdb_dir: str, resolution: int, max_images: int | None, skip_bad: bool,
                 workers: int | None, **_) -> None:
@@ -145,9 +157,10 @@ def create_lsun(output: str, lmdb_dir: str, resolution: int, max_images: int | N
 @click.argument("celeba_dir", type=INPUT)
 @option("--cx", type=int, default=89, show_default=True, help="Column of the crop centre.")
 @option("--cy", type=int, default=121, show_default=True, help="Row of the crop centre.")
+@workers_option
 @output_options
 def create_celeba(output: str, celeba_dir: str, cx: int, cy: int, workers: int | None, **_) -> None:
-    """Create a 128x128 RGB dataset from CelebA's aligned images (as PNG).
+    """Create a 128x128 RGB dataset from CelebA's aligned images (img_align_celeba_png/ or the JPEGs).
 
     \b
     Example:
@@ -159,15 +172,29 @@ def create_celeba(output: str, celeba_dir: str, cx: int, cy: int, workers: int |
 @click.command("create_custom")
 @click.argument("output", type=OUTPUT)
 @click.argument("image_dir", type=INPUT)
+@option("--resolution", type=click.IntRange(min=1), default=None,
+        help="Make every image this size (a power of two) by --transform [default: take the images as they are: "
+             "square, power-of-two, all alike].")
+@option("--transform", type=click.Choice(list(TRANSFORMS)), default=None,
+        help="How --resolution is reached, as StyleGAN2-ADA's dataset_tool [default: resize].")
+@option("--skip_bad", is_flag=True, help="Skip unreadable or undecodable image files (counted in the summary) "
+                                         "instead of failing.")
+@workers_option
 @output_options
-def create_custom(output: str, image_dir: str, workers: int | None, **_) -> None:
-    """Create a dataset from a folder of square power-of-two images, taken as they are.
+def create_custom(output: str, image_dir: str, resolution: int | None, transform: str | None, skip_bad: bool,
+                  workers: int | None, **_) -> None:
+    """Create a dataset from a folder of images (subfolders included), taken as they are or made R x R.
+
+    Files whose suffix is no image format are skipped and counted. Without --resolution the images
+    must be square with a power-of-two side, all of one size, and are stored exactly as decoded.
 
     \b
     Example:
       pgtools create_custom mine.h5 ~/my_images
+      pgtools create_custom photos-256.h5 ~/photos --resolution 256 --transform center-crop --skip_bad
     """
-    _create(output, lambda: open_custom(image_dir, workers=workers))
+    _create(output, lambda: open_custom(image_dir, resolution=resolution, transform=transform, skip_bad=skip_bad,
+                                        workers=workers))
 
 
 COMMANDS = [create_mnist, create_mnist_rgb, create_cifar10, create_cifar100, create_lsun, create_celeba, create_custom]

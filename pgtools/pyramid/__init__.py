@@ -7,6 +7,7 @@ r = R, R/2, ..., 1, images in the same order in every level (the layout of NVIDI
 from pgtools.pyramid.format import (
     BLOCK_BYTES,
     CHUNK_BYTES,
+    COMPAT_COMPRESSION,
     COMPRESSED_CHUNK_BYTES,
     COMPRESSIONS,
     DEFAULT_COMPRESSION,
@@ -23,7 +24,7 @@ from pgtools.pyramid.reader import Pyramid
 from pgtools.pyramid.writer import PyramidWriter, write_pyramid
 
 __all__ = [
-    "BLOCK_BYTES", "CHUNK_BYTES", "COMPRESSED_CHUNK_BYTES", "COMPRESSIONS", "DEFAULT_COMPRESSION", "Pyramid", "PyramidWriter", "halve",
+    "BLOCK_BYTES", "CHUNK_BYTES", "COMPAT_COMPRESSION", "COMPRESSED_CHUNK_BYTES", "COMPRESSIONS", "DEFAULT_COMPRESSION", "Pyramid", "PyramidWriter", "halve",
     "images_per_chunk", "is_power_of_two", "labels_path", "level_name", "level_resolutions", "lod_levels",
     "parse_compression", "partial_path", "quantize", "write_pyramid",
 ]

@@ -9,6 +9,7 @@ from pgtools.errors import PgtoolsError
 
 COMPRESSIONS = ("none", "lzf") + tuple(f"gzip-{level}" for level in range(1, 10))
 DEFAULT_COMPRESSION = "none"
+COMPAT_COMPRESSION = "gzip-4"  # what the original h5tool wrote
 CHUNK_BYTES = 64 * 1024  # uncompressed chunks hold as many whole images as fit in this many bytes
 COMPRESSED_CHUNK_BYTES = 4 * 1024  # compressed chunks are smaller: a random read unpacks a whole chunk
 BLOCK_BYTES = 64 * 1024 * 1024  # images processed together, counted at the top level

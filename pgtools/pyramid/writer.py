@@ -14,12 +14,16 @@ from pgtools import __version__
 from pgtools.atomic import check_target
 from pgtools.errors import PgtoolsError
 from pgtools.pyramid.format import (
-    BLOCK_BYTES, DEFAULT_COMPRESSION, images_per_chunk, is_power_of_two, labels_path, level_name,
+    BLOCK_BYTES, COMPAT_COMPRESSION, DEFAULT_COMPRESSION, images_per_chunk, is_power_of_two, labels_path, level_name,
     level_resolutions, parse_compression, partial_path,
 )
 from pgtools.pyramid.levels import lod_levels
+from pgtools.pyramid.partial import disk_full_error, is_disk_full, lock_partial
 
 Progress = Callable[[int], None]
+# The lock is ours (lock_partial), not HDF5's. No chunk cache: a write that fails (a full disk) raises
+# where it is made, instead of while HDF5 closes the file, where it cannot be handled.
+OPEN_OPTIONS = {"locking": False, "rdcc_nbytes": 0}
 
 
 def _attr_text(value):
@@ -61,23 +65,39 @@ class PyramidWriter:
         self.keep_partial = keep_partial
         check_target(self.path, overwrite)
         self.temp = partial_path(self.path)
-        compression, level = parse_compression("gzip-4" if compat else compression)
-        self.file = self._open(resume, attrs or {}, compression, level, compat)
+        compression, level = parse_compression(COMPAT_COMPRESSION if compat else compression)
+        resuming = resume and self.temp.exists()
+        self.file: h5py.File | None = None
+        self._lock: int | None = lock_partial(self.temp, self.path)  # released once the file is renamed or removed
+        try:
+            if resuming:
+                self._reopen(attrs or {})
+            else:
+                self._create(attrs or {}, compression, level, compat)
+        except BaseException as err:
+            if resuming:
+                self._release()
+                raise
+            self._discard()
+            raise _translated(err, self.path) from None
         self.num_written = int(self.file.attrs["images_written"])
+        # Kept open until the file is closed: a dataset closed mid-run writes its cached chunks where
+        # an error (a full disk) is only printed, and HDF5 is left unable to close the file.
+        self._levels = {r: self.file[level_name(r)] for r in level_resolutions(self.resolution)}
         self.labels: np.ndarray | None = None
         self._pending: list[np.ndarray] = []
         self._pending_count = 0
         self._block = max(1, BLOCK_BYTES // (channels * resolution * resolution))
 
-    def _open(self, resume: bool, attrs: dict, compression, level, compat: bool) -> h5py.File:
-        if resume and self.temp.exists():
-            try:
-                file = h5py.File(self.temp, "r+")
-            except OSError as err:
-                raise PgtoolsError(f"cannot resume from {self.temp}: {err}; delete it to start again") from err
-            self._check_resumable(file, attrs)
-            return file
-        file = h5py.File(self.temp, "w")
+    def _reopen(self, attrs: dict) -> None:
+        try:
+            self.file = h5py.File(self.temp, "r+", **OPEN_OPTIONS)
+        except OSError as err:
+            raise PgtoolsError(f"cannot resume from {self.temp}: {err}; delete it to start again") from err
+        self._check_resumable(self.file, attrs)
+
+    def _create(self, attrs: dict, compression, level, compat: bool) -> None:
+        self.file = file = h5py.File(self.temp, "w", **OPEN_OPTIONS)
         size = self.count or 0
         for r in level_resolutions(self.resolution):
             shape = (self.channels, r, r)
@@ -91,8 +111,9 @@ class PyramidWriter:
         )
         file.attrs.update({key: value for key, value in attrs.items() if value is not None})
         file.attrs["complete"] = False
-        file.attrs["images_written"] = 0
-        return file
+        if self.count is not None:
+            file.attrs["count"] = self.count  # planned; the levels are this long from the start
+        file.attrs["images_written"] = 0  # updated at every flush: what an interrupted file really holds
 
     def _chunk_images(self, resolution: int, compat: bool, compressed: bool) -> int:
         per_chunk = images_per_chunk(self.channels, resolution, compat, compressed)
@@ -130,7 +151,7 @@ class PyramidWriter:
         self._pending, self._pending_count = [], 0
         start, stop = self.num_written, self.num_written + len(batch)
         for r, level in lod_levels(batch, self.resolution).items():
-            dataset = self.file[level_name(r)]
+            dataset = self._levels[r]
             if dataset.shape[0] < stop:
                 dataset.resize(stop, axis=0)
             dataset[start:stop] = level
@@ -161,43 +182,81 @@ class PyramidWriter:
         if self.count is not None and self.num_written != self.count:
             raise PgtoolsError(f"expected {self.count} images but the source produced {self.num_written}")
         for r in level_resolutions(self.resolution):
-            self.file[level_name(r)].resize(self.num_written, axis=0)
+            self._levels[r].resize(self.num_written, axis=0)
         labels = self.labels
         if labels is not None and len(labels) != self.num_written:
             raise PgtoolsError(f"{len(labels)} labels for {self.num_written} images")
         self.file.attrs["complete"] = True
+        self.file.flush()  # a full disk fails here, cleanly: a close that fails leaves HDF5 unable to close at all
         self.file.close()
         if labels is not None:
             sidecar = labels_path(self.path)
             temp = partial_path(sidecar)
-            with open(temp, "wb") as handle:
-                np.save(handle, labels)
+            try:
+                with open(temp, "wb") as handle:
+                    np.save(handle, labels)
+            except BaseException:
+                temp.unlink(missing_ok=True)
+                raise
             os.replace(temp, sidecar)
         os.replace(self.temp, self.path)
+        self._release()
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        if exc_type is None:
-            try:
+        keep = exc_type is not None and self.keep_partial and not is_disk_full(exc)
+        try:
+            if exc_type is None:
                 self._finish()
-                return
-            except BaseException:
+            elif keep:
+                self._keep()
+            else:
                 self._discard()
-                raise
-        if self.keep_partial:
-            try:
-                self.flush()
-            finally:
-                self.file.close()
-                if self.num_written == 0:
-                    self.temp.unlink(missing_ok=True)
-        else:
-            self._discard()
+        except BaseException as err:
+            if not keep or is_disk_full(err):
+                self._discard()
+            raise _translated(err, self.path) from None
+        if exc_type is not None and is_disk_full(exc):
+            raise disk_full_error(self.path) from None
+
+    def _keep(self) -> None:
+        """Close the unfinished file for a later resume (removed if it holds no image)."""
+        try:
+            self.flush()
+        except BaseException as err:
+            if not is_disk_full(err):  # a full disk: __exit__ discards the file (emptied, then closed once)
+                self._close_kept()
+            raise
+        self._close_kept()
+
+    def _close_kept(self) -> None:
+        self.file.close()
+        if self.num_written == 0:
+            self.temp.unlink(missing_ok=True)
+        self._release()
 
     def _discard(self) -> None:
+        """Remove the unfinished file. It is emptied first, so that HDF5 can write what it still
+        holds and close cleanly even on a full disk (closing a file whose writes failed crashes)."""
         try:
-            self.file.close()
+            if self.temp.exists():
+                os.truncate(self.temp, 0)
+            if self.file is not None:
+                self.file.close()
+        except (OSError, RuntimeError):
+            pass  # the file is being removed: nothing in it is kept
         finally:
             self.temp.unlink(missing_ok=True)
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def _translated(err: BaseException, target: Path) -> BaseException:
+    """The one-line PgtoolsError for a full disk, else ``err`` itself."""
+    return disk_full_error(target) if is_disk_full(err) else err
 
 
 def write_pyramid(

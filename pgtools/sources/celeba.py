@@ -1,7 +1,10 @@
-"""create_celeba: the aligned CelebA images (as PNG), cropped to 128x128 around (cx, cy).
+"""create_celeba: the aligned CelebA images, cropped to 128x128 around (cx, cy).
 
-Reads ``DIR/img_align_celeba_png/*.png`` sorted by name and keeps rows cy-64 .. cy+63 and columns
-cx-64 .. cx+63 of each, as the original did.
+Reads ``DIR/img_align_celeba_png/*.png`` (the original's input: the JPEGs converted to PNG) or, when
+that folder is missing, the official ``DIR/img_align_celeba/*.jpg`` directly, sorted by name, and
+keeps rows cy-64 .. cy+63 and columns cx-64 .. cx+63 of each, as the original did. The JPEGs give
+the pixels Pillow decodes: those of a PNG conversion made with Pillow (another converter's JPEG
+decoder may differ by a level here and there).
 """
 
 from __future__ import annotations
@@ -32,17 +35,23 @@ def crop_image(path: Path, *, cx: int, cy: int, height: int, width: int) -> np.n
     return pixels[cy - half:cy + half, cx - half:cx + half].transpose(2, 0, 1)
 
 
+def _image_folder(folder: Path) -> tuple[Path, str]:
+    """img_align_celeba_png/ (the original's PNG conversion) if present, else the official JPEGs; and
+    the suffix of their files."""
+    for name, suffix in ((PNG_FOLDER, ".png"), (JPG_FOLDER, ".jpg")):
+        if (folder / name).is_dir():
+            return folder / name, suffix
+    raise PgtoolsError(f"{folder}: neither {PNG_FOLDER}/ nor {JPG_FOLDER}/ is there (expected the aligned CelebA "
+                       f"images, as PNG or as the official JPEGs)")
+
+
 def open_celeba(folder: str | os.PathLike, *, cx: int = 89, cy: int = 121, workers: int | None = None) -> Source:
     """CelebA as 128x128 RGB crops centred at column ``cx``, row ``cy`` of the aligned images."""
     folder = Path(folder)
-    png_folder = folder / PNG_FOLDER
-    if not png_folder.is_dir():
-        hint = (f"; {folder / JPG_FOLDER} exists: convert its JPEGs to PNG into {PNG_FOLDER}/ first"
-                if (folder / JPG_FOLDER).is_dir() else "")
-        raise PgtoolsError(f"{png_folder}: no such folder (expected the aligned CelebA images as PNG){hint}")
-    paths = list_files(png_folder, "*.png")
+    images, suffix = _image_folder(folder)
+    paths = list_files(images, f"*{suffix}")
     if not paths:
-        raise PgtoolsError(f"{png_folder}: no .png files found")
+        raise PgtoolsError(f"{images}: no {suffix} files found")
     headers = scan_headers(paths, workers=workers)
     first = headers[0]
     if first.channels != 3:
@@ -57,6 +66,6 @@ def open_celeba(folder: str | os.PathLike, *, cx: int = 89, cy: int = 121, worke
     check_alike(headers)
     crop = functools.partial(crop_image, cx=cx, cy=cy, height=first.height, width=first.width)
     attrs = {"source": str(folder.resolve()), "source_format": "celeba", "source_images": len(paths),
-             "cx": cx, "cy": cy}
+             "cx": cx, "cy": cy, "celeba_images": images.name}
     return Source(resolution=SIDE, channels=3, count=len(paths),
                   batches=decode_files(paths, crop, image_bytes=3 * SIDE * SIDE, workers=workers), attrs=attrs)

@@ -17,7 +17,7 @@ import numpy as np
 import PIL.Image
 
 from pgtools.errors import PgtoolsError
-from pgtools.parallel import ordered_map
+from pgtools.parallel import cap_workers, ordered_map
 
 T = TypeVar("T")
 ACCEPTED = "8-bit grayscale (L) or 8-bit RGB"
@@ -62,15 +62,47 @@ def images_per_task(image_bytes: int) -> int:
     return max(1, min(MAX_TASK_IMAGES, TASK_BYTES // max(1, image_bytes)))
 
 
-def list_files(folder: str | os.PathLike, pattern: str = "*") -> list[Path]:
-    """Files matching ``pattern`` in ``folder`` sorted by name, hidden ones skipped (as ``glob``)."""
+def _existing_folder(folder: str | os.PathLike) -> Path:
     folder = Path(folder)
     if not folder.exists():
         raise PgtoolsError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise PgtoolsError(f"{folder}: not a folder")
+    return folder
+
+
+def list_files(folder: str | os.PathLike, pattern: str = "*") -> list[Path]:
+    """Files matching ``pattern`` in ``folder`` sorted by name, hidden ones skipped (as ``glob``)."""
+    folder = _existing_folder(folder)
     paths = sorted(str(path) for path in folder.glob(pattern) if not path.name.startswith("."))
     return [Path(path) for path in paths]
+
+
+def image_extensions() -> set[str]:
+    """Every suffix Pillow can read, lower case with the dot (``.png``, ``.jpg``, ``.jpeg``, ...)."""
+    PIL.Image.init()
+    return {suffix for suffix, name in PIL.Image.EXTENSION.items() if name in PIL.Image.OPEN}
+
+
+def list_images(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """Image files under ``folder``, subfolders included, and the other files, both in path order.
+
+    Paths are sorted folder by folder (``a/b.png`` before ``a0.png``, as ``sorted(Path.rglob)``
+    does), which for a flat folder is the original's sorted ``DIR/*``.
+    Hidden files and folders (name starting with ``.``) are left out; images are told from other
+    files by their suffix (any that Pillow reads, in any case).
+    """
+    folder = _existing_folder(folder)
+    suffixes = image_extensions()
+    images, others = [], []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        for name in files:
+            if not name.startswith("."):
+                path = Path(root, name)
+                (images if path.suffix.lower() in suffixes else others).append(path)
+    key = lambda path: path.relative_to(folder).parts  # noqa: E731
+    return sorted(images, key=key), sorted(others, key=key)
 
 
 def _mode_description(image: PIL.Image.Image) -> str | None:
@@ -108,11 +140,11 @@ def read_header(path: Path) -> Header:
         return Header(path, image.width, image.height, MODE_CHANNELS[image.mode])
 
 
-def check_alike(headers: list[Header]) -> None:
-    """Raise naming the first file whose size or channels differ from the first file's."""
+def check_alike(headers: list[Header], sizes: bool = True) -> None:
+    """Raise naming the first file whose size (unless not ``sizes``) or channels differ from the first file's."""
     first = headers[0]
     for header in headers[1:]:
-        if (header.width, header.height) != (first.width, first.height):
+        if sizes and (header.width, header.height) != (first.width, first.height):
             raise PgtoolsError(
                 f"{header.path} is {header.size} but the first image {first.path.name} is {first.size}; "
                 f"all images must have the same size"
@@ -124,15 +156,32 @@ def check_alike(headers: list[Header]) -> None:
             )
 
 
-def _read_headers(paths: list[Path]) -> list[Header]:
-    return [read_header(path) for path in paths]
+def _apply_all(fn: Callable[[Path], T], paths: list[Path], skip_bad: bool = False) -> list[T | None]:
+    """``fn`` of every path; with ``skip_bad`` a PgtoolsError gives None instead of stopping."""
+    results = []
+    for path in paths:
+        try:
+            results.append(fn(path))
+        except PgtoolsError:
+            if not skip_bad:
+                raise
+            results.append(None)
+    return results
 
 
-def scan_headers(paths: Sequence[Path], *, workers: int | None = None) -> list[Header]:
-    """Every file's header, in order, read in parallel; the first unusable file raises."""
+def scan_headers(paths: Sequence[Path], *, workers: int | None = None, skipped: list[Path] | None = None) -> list[Header]:
+    """Every file's header, in order, read in parallel; the first unusable file raises.
+
+    With a ``skipped`` list, unusable files (not an image, an unaccepted mode) are appended to it
+    and left out instead.
+    """
     workers = workers if len(paths) > HEADERS_PER_TASK else 0  # a pool is not worth starting for one task
-    tasks = batched(paths, HEADERS_PER_TASK)
-    return [header for chunk in ordered_map(_read_headers, tasks, workers=workers) for header in chunk]
+    read = functools.partial(_apply_all, read_header, skip_bad=skipped is not None)
+    headers = [header for chunk in ordered_map(read, batched(paths, HEADERS_PER_TASK), workers=workers)
+               for header in chunk]
+    if skipped is not None:
+        skipped.extend(path for path, header in zip(paths, headers) if header is None)
+    return [header for header in headers if header is not None]
 
 
 def load_pixels(path: Path) -> np.ndarray:
@@ -150,11 +199,21 @@ def decode_files(
     *,
     image_bytes: int,  # bytes of one decoded image, to size the worker tasks
     workers: int | None = None,  # processes; None: all cores; 0 or 1: this process
+    skipped: list[Path] | None = None,  # given: files that fail to load are appended here (as they come) and left out
 ) -> Iterator[np.ndarray]:
     """Apply ``load`` to every path in a worker pool; yields uint8 (n, C, S, S) batches in order."""
-    tasks = batched(paths, images_per_task(image_bytes))
-    return ordered_map(functools.partial(_load_batch, load), tasks, workers=workers)
+    per_task = images_per_task(image_bytes)
+    workers = cap_workers(workers, items=-(-len(paths) // per_task))
+    load_batch = functools.partial(_load_batch, load, skip_bad=skipped is not None)
+    for images, bad in ordered_map(load_batch, batched(paths, per_task), workers=workers):
+        if skipped is not None:
+            skipped.extend(bad)
+        if len(images):
+            yield images
 
 
-def _load_batch(load: Callable[[Path], np.ndarray], paths: list[Path]) -> np.ndarray:
-    return np.stack([load(path) for path in paths])
+def _load_batch(load: Callable[[Path], np.ndarray], paths: list[Path], skip_bad: bool) -> tuple[np.ndarray, list[Path]]:
+    loaded = _apply_all(load, paths, skip_bad)
+    images = [image for image in loaded if image is not None]
+    bad = [path for path, image in zip(paths, loaded) if image is None]
+    return (np.stack(images) if images else np.empty(0, dtype=np.uint8)), bad

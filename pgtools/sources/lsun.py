@@ -26,6 +26,7 @@ from pgtools.parallel import ordered_map
 from pgtools.pyramid import is_power_of_two
 from pgtools.sources import Source
 from pgtools.sources.images import batched, images_per_task
+from pgtools.sources.transforms import center_crop
 
 MAX_LISTED_KEYS = 100  # skipped keys recorded in the file's metadata
 
@@ -54,16 +55,6 @@ def decode_image(value: bytes) -> np.ndarray:
         raise ValueError(str(err)) from None
 
 
-def crop_and_resize(image: np.ndarray, resolution: int) -> np.ndarray:
-    """The centred square of an (H, W, 3) image resized with LANCZOS, as uint8 (3, R, R)."""
-    height, width = image.shape[:2]
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = PIL.Image.fromarray(np.ascontiguousarray(image[top:top + side, left:left + side]))
-    resized = square.resize((resolution, resolution), PIL.Image.Resampling.LANCZOS)
-    return np.asarray(resized).transpose(2, 0, 1)
-
-
 def decode_records(records: list[Record], *, resolution: int, skip_bad: bool,
                    where: str) -> tuple[np.ndarray, list[tuple[int, bytes]]]:
     """Decode a batch of records.
@@ -75,7 +66,7 @@ def decode_records(records: list[Record], *, resolution: int, skip_bad: bool,
     images, bad = [], []
     for position, key, value in records:
         try:
-            images.append(crop_and_resize(decode_image(value), resolution))
+            images.append(center_crop(decode_image(value), resolution).transpose(2, 0, 1))
         except ValueError as err:
             if not skip_bad:
                 raise PgtoolsError(

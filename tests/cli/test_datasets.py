@@ -192,7 +192,7 @@ BAD_INPUTS = {
                     "001b.png is 8x8 but the first image 000.png is 16x16"),
     "rgba": (bad_custom(lambda f: write_images(f, [np.zeros((16, 16, 4), np.uint8)], ["002b.png"])),
              "002b.png: mode RGBA (RGB with alpha) is not accepted; images must be 8-bit grayscale (L) or 8-bit RGB"),
-    "non-image": (bad_custom(lambda f: (f / "list.csv").write_text("a,b")), "list.csv: not an image file"),
+    "not an image": (bad_custom(lambda f: (f / "list.png").write_text("a,b")), "list.png: not an image file"),
     "empty folder": (lambda folder: (folder.mkdir(), ["create_custom", folder])[1], "the folder is empty"),
     "bad celeba crop": (lambda folder: (make_celeba(folder, 2), ["create_celeba", folder, "--cy", 10])[1],
                         "--cx 89 --cy 10: the 128x128 crop"),
@@ -220,7 +220,7 @@ def test_missing_output_folder(tmp_path):
 def test_interrupted_source_leaves_no_file(tmp_path, out, monkeypatch):
     seen = []
 
-    def interrupted(folder, workers=None):
+    def interrupted(folder, **_):
         def batches():
             yield np.zeros((3, 1, 8, 8), np.uint8)
             seen.extend(path.name for path in out.iterdir())  # the writer has its partial file by now
@@ -235,10 +235,14 @@ def test_interrupted_source_leaves_no_file(tmp_path, out, monkeypatch):
     assert list(out.iterdir()) == []
 
 
+WORKER_COMMANDS = ("create_lsun", "create_celeba", "create_custom")  # those that decode images in workers
+
+
 @pytest.mark.parametrize("command", [c.name for c in datasets.COMMANDS])
 def test_help_has_an_example(command):
     result = run(command, "--help")
     assert result.exit_code == 0
     assert f"  Example:\n    pgtools {command} " in result.output
-    for name in ("--overwrite", "--compression", "--compat", "--workers", "--quiet"):
+    for name in ("--overwrite", "--compression", "--compat", "--quiet"):
         assert name in result.output
+    assert ("--workers" in result.output) == (command in WORKER_COMMANDS)

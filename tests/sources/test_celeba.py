@@ -48,19 +48,32 @@ def test_other_files_are_ignored(tmp_path):
     np.testing.assert_array_equal(collect(open_celeba(tmp_path, workers=0)), reference_celeba(tmp_path))
 
 
-def test_missing_png_folder_hints_at_the_jpegs(tmp_path):
+def test_reads_the_official_jpegs_as_their_pillow_png_conversion(tmp_path):
+    rng = np.random.default_rng(3)
+    names = [f"{i + 1:06d}.jpg" for i in range(5)]
+    jpegs = write_images(tmp_path / "jpg" / "img_align_celeba", [smooth_image(rng, 218, 178) for _ in names], names)
+    (tmp_path / "jpg" / "img_align_celeba" / "readme.txt").write_text("not a photo")
+    (tmp_path / "png" / "img_align_celeba_png").mkdir(parents=True)
+    for jpeg in jpegs:  # the conversion the original asked its users to make
+        Image.open(jpeg).save(tmp_path / "png" / "img_align_celeba_png" / jpeg.with_suffix(".png").name)
+    source = open_celeba(tmp_path / "jpg", workers=0)
+    assert source.count == 5 and source.attrs["celeba_images"] == "img_align_celeba"
+    np.testing.assert_array_equal(collect(source), reference_celeba(tmp_path / "png"))
+
+
+def test_the_png_folder_comes_first(tmp_path):
+    make_celeba(tmp_path, 2)
     (tmp_path / "img_align_celeba").mkdir()
-    with pytest.raises(PgtoolsError) as err:
-        open_celeba(tmp_path)
-    assert str(err.value) == (
-        f"{tmp_path / 'img_align_celeba_png'}: no such folder (expected the aligned CelebA images as PNG); "
-        f"{tmp_path / 'img_align_celeba'} exists: convert its JPEGs to PNG into img_align_celeba_png/ first"
-    )
+    source = open_celeba(tmp_path, workers=0)
+    assert source.attrs["celeba_images"] == "img_align_celeba_png"
+    np.testing.assert_array_equal(collect(source), reference_celeba(tmp_path))
 
 
 def test_missing_folder(tmp_path):
-    with pytest.raises(PgtoolsError, match=r"nowhere/img_align_celeba_png: no such folder \(expected the aligned CelebA images as PNG\)$"):
+    with pytest.raises(PgtoolsError) as err:
         open_celeba(tmp_path / "nowhere")
+    assert str(err.value) == (f"{tmp_path / 'nowhere'}: neither img_align_celeba_png/ nor img_align_celeba/ is there "
+                              f"(expected the aligned CelebA images, as PNG or as the official JPEGs)")
 
 
 def test_no_pngs(tmp_path):
