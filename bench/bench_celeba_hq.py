@@ -33,7 +33,7 @@ import PIL.Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pgtools.parallel import default_workers, ordered_map  # noqa: E402
+from pgtools.parallel import ordered_map, usable_cpus  # noqa: E402
 from pgtools.sources.celeba_hq import align  # noqa: E402
 from pgtools.sources.celeba_hq.build import CelebAHQBuilder  # noqa: E402
 from pgtools.sources.celeba_hq.create_deltas import create_deltas  # noqa: E402
@@ -158,9 +158,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench_celeba_hq_") as temp:
         start = time.perf_counter()
         celeba, deltas = make_data(Path(temp), args.count)
-        workers = args.workers or default_workers()
+        workers = args.workers or usable_cpus()
         print(f"{args.count} generated rows (deltas made in {time.perf_counter() - start:.1f}s); "
-              f"{default_workers()} cores, all workers = {workers}; a pure-CPU control task runs "
+              f"{usable_cpus()} cores, all workers = {workers}; a pure-CPU control task runs "
               f"{core_scaling(workers):.2f}x faster with all workers than with one on this machine now")
         print(f"{'case':32} {'s/image':>8} {'speed-up':>9} {'CPU s/image':>12} {'peak RSS MiB (self/children)':>29}")
         baseline_seconds = None

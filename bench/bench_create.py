@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthetic import peak_rss_mib, write_pngs  # noqa: E402
 
-from pgtools.parallel import default_workers  # noqa: E402
+from pgtools.parallel import usable_cpus  # noqa: E402
 from pgtools.pyramid import write_pyramid  # noqa: E402
 from pgtools.sources.custom import open_custom  # noqa: E402
 
@@ -82,8 +82,8 @@ def main() -> None:
         write_pngs(folder, args.count)
         png_bytes = sum(path.stat().st_size for path in folder.iterdir())
         print(f"{args.count} synthetic 128x128 RGB PNGs, {png_bytes / args.count / 1024:.1f} KiB each on average "
-              f"(made in {time.perf_counter() - start:.1f}s); {default_workers()} cores, "
-              f"workers={args.workers or default_workers()}")
+              f"(made in {time.perf_counter() - start:.1f}s); {usable_cpus()} cores, "
+              f"workers={args.workers or usable_cpus()}")
         print(f"{'case':54} {'images/s':>9} {'ratio':>6} {'file MiB':>9} {'peak RSS MiB (self/children)':>29}")
         baseline = None
         for number, name in enumerate(CASES):

@@ -40,7 +40,7 @@ from pgtools.models.snapshots import Judge
 from pgtools.models.step import Trainer, draw_inputs
 from pgtools.models.ticks import Tick, image_cost, status_line
 from pgtools.models.warm_start import check_networks
-from pgtools.parallel import default_workers
+from pgtools.parallel import usable_cpus
 
 Report = Callable[[str], None]
 CURVES = "training_curves.png"
@@ -90,7 +90,7 @@ def _crossed(before: int, after: int, interval_kimg: float) -> bool:
 def data_workers(requested: int, local_world_size: int) -> tuple[int, str | None]:
     """``--data_workers`` capped at the CPUs usable by each process of this machine, and a warning
     when it was capped."""
-    usable = max(1, default_workers() // local_world_size)
+    usable = max(1, usable_cpus() // local_world_size)
     if requested <= usable:
         return requested, None
     return usable, (f"--data_workers {requested}: only {usable} usable CPU"

@@ -186,14 +186,14 @@ def test_a_failed_start_leaves_no_run_directory(tiny_config, tiny_dataset, tmp_p
 
 
 def test_data_workers_are_capped_at_usable_cpus(monkeypatch):
-    monkeypatch.setattr("pgtools.models.loop.default_workers", lambda: 2)
+    monkeypatch.setattr("pgtools.models.loop.usable_cpus", lambda: 2)
     assert data_workers(8, 1) == (2, "--data_workers 8: only 2 usable CPUs per process; using 2")
     assert data_workers(3, 4) == (1, "--data_workers 3: only 1 usable CPU per process; using 1")
     assert data_workers(2, 1) == (2, None) and data_workers(0, 2) == (0, None)
 
 
 def test_unused_labels_and_capped_workers_are_reported(labelled_dataset, tiny_config, monkeypatch):
-    monkeypatch.setattr("pgtools.models.loop.default_workers", lambda: 1)
+    monkeypatch.setattr("pgtools.models.loop.usable_cpus", lambda: 1)
     lines = []
     run = train(tiny_config(dataset=labelled_dataset, total_kimg=0.016, data_workers=4), report=lines.append)
     notes = ["--data_workers 4: only 1 usable CPU per process; using 1",
