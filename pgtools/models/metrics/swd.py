@@ -121,9 +121,10 @@ def _stream(seed: int, kind: int, *key: int) -> np.random.Generator:
 class DescriptorSet:
     """The patch descriptors of one image set, gathered batch by batch (images are not kept).
 
-    Image i of two sets built with the same seed gets the same patch centres, and descriptors are
-    stored in blocks of a fixed number of images, so the result depends only on the images and
-    their order, never on how they were batched; identical sets give SWD exactly 0.
+    Patch centres follow each image's content, and before any arithmetic across images the
+    descriptors are put in a canonical order (by the images' content digests) in blocks of a fixed
+    number of images. So the result depends only on the multiset of images, never on their order,
+    on how they were batched or on the CPU and thread count: identical sets give SWD exactly 0.
     """
 
     def __init__(
@@ -142,6 +143,7 @@ class DescriptorSet:
         self.name = name
         self.count = 0
         self.resolution: int | None = None
+        self._keys: list[int] = []  # content digest of each image, in arrival order
         self._blocks: list[list[np.ndarray]] = []  # [level][block] -> float32 (rows, 3 * k * k)
         self._normalised = False
 
@@ -179,6 +181,7 @@ class DescriptorSet:
         n = len(images)
         half = self.nhood_size // 2
         keys = image_keys(images)
+        self._keys += keys
         centres = [
             _draw_centres(self.seed, keys, level, self.nhoods_per_image, size, half)
             for level, size in enumerate(self.resolutions)
@@ -209,18 +212,44 @@ class DescriptorSet:
             filled = (filled + take) % block_rows
 
     def normalised_levels(self) -> list[list[np.ndarray]]:
-        """Per level, the descriptor blocks normalised per colour channel to mean 0 and std 1.
+        """Per level, the descriptor blocks in canonical order, normalised per colour channel to
+        mean 0 and std 1.
 
-        The first call trims and normalises in place; no images can be added afterwards.
+        The first call reorders, trims and normalises in place; no images can be added afterwards.
         """
         if not self._normalised:
+            order = np.argsort(np.array(self._keys, np.uint64), kind="stable")
             used = self.count * self.nhoods_per_image % (_BLOCK * self.nhoods_per_image)
             for blocks in self._blocks:
+                _permute_images(blocks, order, self.nhoods_per_image)
                 if used:
                     blocks[-1] = blocks[-1][:used]
                 _normalise(blocks)
             self._normalised = True
         return self._blocks
+
+
+def _permute_images(blocks: list[np.ndarray], order: np.ndarray, rows: int) -> None:
+    # In place, image i's rows become those of image order[i] (cycle by cycle, one image's rows of
+    # extra memory), so identical multisets of images give bit-identical blocks.
+    per_block = len(blocks[0]) // rows
+
+    def image(i: int) -> np.ndarray:
+        start = i % per_block * rows
+        return blocks[i // per_block][start : start + rows]
+
+    done = np.zeros(len(order), bool)
+    for first in range(len(order)):
+        if done[first] or order[first] == first:
+            continue
+        saved = image(first).copy()
+        i = first
+        while order[i] != first:
+            image(i)[:] = image(order[i])
+            done[i] = True
+            i = order[i]
+        image(i)[:] = saved
+        done[i] = True
 
 
 def _normalise(chunks: list[np.ndarray]) -> None:

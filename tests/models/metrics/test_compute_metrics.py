@@ -76,7 +76,9 @@ def test_too_few_fakes_names_the_set(make_images):
     assert str(info.value) == "fakes: only 2 images available; 4 needed"
 
 
-def test_identical_sets_batched_differently_give_zero_swd(make_images):
+def test_identical_sets_batched_and_ordered_differently_give_zero_swd(make_images):
+    # 300 images: the canonical reordering moves rows across the 256-image blocks.
     images = make_images(300, 16, seed=6)
-    result = compute_metrics(["swd"], [images[:7], images[7:]], np.split(images, [256, 290]), num_images=300)
+    shuffled = images[np.random.default_rng(0).permutation(300)]
+    result = compute_metrics(["swd"], [images[:7], images[7:]], np.split(shuffled, [256, 290]), num_images=300)
     assert result["swd"]["levels"] == [0.0] and result["swd"]["average"] == 0.0
