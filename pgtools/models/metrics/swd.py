@@ -28,7 +28,8 @@ _BINOMIAL = np.float32([1, 4, 6, 4, 1]) / 16
 # SeedSequence spawn keys: patch centres and projection directions come from separate streams.
 _CENTRES, _DIRECTIONS = 0, 1
 
-_GROUP = 8  # images per pyramid task: small groups keep the float32 temporaries in cache
+_GROUP_PIXELS = 8 * 128 * 128  # pixels per pyramid task (8 images at 128x128, 1 from 512x512 up):
+# small groups keep the float32 temporaries in cache, and small at 1024x1024
 _BLOCK = 256  # images per stored descriptor block; fixed, so results never depend on batching
 _PROJECTION_BYTES = 128 << 20  # per projection buffer: directions are projected in groups this big
 
@@ -223,7 +224,8 @@ class DescriptorSet:
             wanted = pyramid[self.levels.start:]
             return [patch_descriptors(lv, c[part], self.nhood_size) for lv, c in zip(wanted, centres)]
 
-        parts = [slice(start, start + _GROUP) for start in range(0, n, _GROUP)]
+        group = max(1, _GROUP_PIXELS // self.resolution**2)
+        parts = [slice(start, start + group) for start in range(0, n, group)]
         with ThreadPoolExecutor(max(1, min(cpu_workers(), len(parts)))) as pool:
             for part, group in zip(parts, pool.map(describe, parts)):
                 for blocks, rows in zip(self._blocks, group):
