@@ -27,7 +27,7 @@ __all__ = ["METRICS", "SWD_MEMORY", "Metric", "compute_metrics", "count_passes",
 
 SWD_MEMORY = 3 << 30  # bytes of SWD descriptors (both sets) held at once: 3 GiB
 
-Images = Iterable[np.ndarray] | Callable[[], Iterable[np.ndarray]]  # batches, or a source of them
+Batches = Iterable[np.ndarray] | Callable[[], Iterable[np.ndarray]]  # batches, or a source of them
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,8 @@ def count_passes(names: list[str], resolution: int, num_images: int, memory: int
 
 def compute_metrics(
     names: list[str],  # metric names from METRICS, e.g. ["swd", "ms-ssim"]
-    reals: Images,  # uint8 (n, C, H, W) batches yielding >= num_images images, or a source of them
-    fakes: Images,  # the same for generated images
+    reals: Batches,  # uint8 (n, C, H, W) batches yielding >= num_images images, or a source of them
+    fakes: Batches,  # the same for generated images
     *,
     num_images: int,  # images taken from each set (the first num_images)
     seed: int = 0,  # seeds the random parts (SWD patches and directions)
