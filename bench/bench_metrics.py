@@ -1,24 +1,35 @@
-"""Time SWD and MS-SSIM on synthetic images on the CPU, next to a straightforward baseline.
+"""Time SWD and MS-SSIM on synthetic images on the CPU, next to a straightforward baseline; or
+SWD's peak memory with every level's descriptors held at once against level by level.
 
 The baseline is the obvious per-image / per-pair code (2-D scipy convolutions, a Python loop over
 patches, one image at a time, single-threaded sorts along the slow axis), timed on a subset in
 the same run and extrapolated linearly.
 
     python bench/bench_metrics.py --num_images 8192 --resolution 128 --pairs 10000
+    python bench/bench_metrics.py --memory --num_images 1024 --resolution 256
+
+``--memory`` runs ``compute_metrics(["swd"])`` on sources (images regenerated for every pass) in a
+fresh process per case, so that each peak RSS is its own: every level in one pass (the old
+descriptor store), the default budget, and one level per pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
 from scipy import ndimage, signal
 
 from pgtools.models.metrics.ms_ssim import FILTER_SIGMA, FILTER_SIZE, K1, K2, MAX_VALUE, WEIGHTS
+from pgtools.models.metrics import SWD_MEMORY, compute_metrics, count_passes
 from pgtools.models.metrics.ms_ssim import ms_ssim, ms_ssim_pairs
-from pgtools.models.metrics.swd import DescriptorSet, compare_descriptor_sets, format_swd
+from pgtools.models.metrics.swd import DescriptorSet, SWDResult, compare_descriptor_sets, format_swd
 
 BATCH = 256
 KERNEL = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]).astype(np.float32) / 256
@@ -36,10 +47,14 @@ def _linear_upsampling(src: int, dst: int) -> np.ndarray:
 
 def synthetic_images(count: int, resolution: int, seed: int, blur: float = 0.0) -> list[np.ndarray]:
     """Structured noise: smooth colour fields at 1/8 and 1/2 scale plus pixel noise, in batches."""
+    return list(synthetic_batches(count, resolution, seed, blur))
+
+
+def synthetic_batches(count: int, resolution: int, seed: int, blur: float = 0.0, batch: int = BATCH):
+    """The images of ``synthetic_images``, made batch by batch as they are read."""
     rng = np.random.default_rng(seed)
-    batches = []
-    for start in range(0, count, BATCH):
-        n = min(BATCH, count - start)
+    for start in range(0, count, batch):
+        n = min(batch, count - start)
         x = 128 + 12 * rng.standard_normal((n, 3, resolution, resolution), np.float32)
         for factor, amplitude in ((8, 55), (2, 25)):
             up = _linear_upsampling(resolution // factor, resolution)
@@ -47,8 +62,7 @@ def synthetic_images(count: int, resolution: int, seed: int, blur: float = 0.0) 
             x += amplitude * (up @ field @ up.T)
         if blur:
             x = ndimage.gaussian_filter(x, (0, 0, blur, blur))
-        batches.append(np.clip(np.round(x), 0, 255).astype(np.uint8))
-    return batches
+        yield np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
 def baseline_descriptors(image: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
@@ -176,6 +190,43 @@ def bench_ms_ssim(args: argparse.Namespace) -> None:
     print(f"  speed-up: {base / ours.wall:.1f}x; load average {os.getloadavg()[0]:.1f}")
 
 
+MEMORY_CASES = {  # case -> bytes of descriptors held at once
+    "every level in one pass (old store)": sys.maxsize,
+    f"default budget ({SWD_MEMORY / 2**30:.0f} GiB)": SWD_MEMORY,
+    "one level per pass": 1,
+}
+
+
+def memory_case(args: argparse.Namespace) -> None:
+    """One case of ``--memory`` (in its own process): print time, peak RSS and the result as JSON."""
+    n, res, memory = args.num_images, args.resolution, MEMORY_CASES[args.case]
+    batch = max(1, min(BATCH, (16 << 20) // (3 * res * res)))  # small: the float32 synthesis is 12x bigger
+    start = time.perf_counter()
+    result = compute_metrics(["swd"], lambda: synthetic_batches(n, res, args.seed, batch=batch),
+                             lambda: synthetic_batches(n, res, args.seed + 1, 0.7, batch=batch),
+                             num_images=n, memory=memory)["swd"]
+    print(json.dumps({"seconds": time.perf_counter() - start, "passes": count_passes(["swd"], res, n, memory),
+                      "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "swd": result}))
+
+
+def bench_memory(args: argparse.Namespace) -> None:
+    n, res = args.num_images, args.resolution
+    print(f"SWD memory: {n} vs {n} images at {res}x{res}; each case in a fresh process; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    results = {}
+    for case in MEMORY_CASES:
+        command = [sys.executable, __file__, "--case", case, "--num_images", str(n), "--resolution", str(res),
+                   "--seed", str(args.seed)]
+        results[case] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    first = next(iter(results.values()))
+    print(f"  {'case':40} {'passes':>6} {'seconds':>8} {'peak RSS MiB':>13} {'RSS ratio':>9}  SWD x1e3")
+    for case, r in results.items():
+        print(f"  {case:40} {r['passes']:6} {r['seconds']:8.1f} {r['peak_rss_mib']:13.0f} "
+              f"{r['peak_rss_mib'] / first['peak_rss_mib']:9.2f}  {format_swd(SWDResult(**r['swd']))}")
+    same = all(r["swd"] == first["swd"] for r in results.values())
+    print(f"  identical results: {same}; load average {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num_images", type=int, default=8192, help="images per SWD set")
@@ -184,7 +235,13 @@ def main() -> None:
     parser.add_argument("--baseline_images", type=int, default=64, help="SWD baseline subset")
     parser.add_argument("--baseline_pairs", type=int, default=100, help="MS-SSIM baseline subset")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--memory", action="store_true", help="SWD's peak RSS per descriptor budget")
+    parser.add_argument("--case", choices=MEMORY_CASES, help=argparse.SUPPRESS)  # one --memory case
     args = parser.parse_args()
+    if args.case:
+        return memory_case(args)
+    if args.memory:
+        return bench_memory(args)
     print(f"CPU threads available: {len(os.sched_getaffinity(0))}")
     bench_swd(args)
     bench_ms_ssim(args)

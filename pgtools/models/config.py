@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pgtools.errors import PgtoolsError
-from pgtools.models.schedule import PAPER_MINIBATCH, Schedule
+from pgtools.models.schedule import TF_1GPU_MINIBATCH, Schedule
 from pgtools.pyramid import Pyramid
 
 # The TF release's "preset-v2-1gpu" (minibatch per resolution, 600 + 600 kimg per resolution,
@@ -220,7 +220,7 @@ def resolve_config(
     check_device(values.get("device", "auto"))
     resolution, channels, num_classes = _dataset_facts(dataset, values.pop("resolution", None), conditional)
     resolutions = [4 << i for i in range(resolution.bit_length() - 2)]
-    table = {r: PAPER_MINIBATCH.get(r, 4) for r in resolutions}
+    table = {r: TF_1GPU_MINIBATCH.get(r, 4) for r in resolutions}
     values["minibatch"] = parse_minibatch(minibatch, resolutions, table) if minibatch else table
     values["metrics"] = _metric_names(metrics)
     config = TrainConfig(dataset=str(Path(dataset).resolve()), resolution=resolution, channels=channels,

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from numbers import Rational
 
-# Minibatch per working resolution in the TF release (8 GPUs).
-PAPER_MINIBATCH: dict[int, int] = {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8,
+# Minibatch per working resolution in the TF release's default preset, "preset-v2-1gpu" (one GPU,
+# its fp32 caps: 4 at 512 and 1024). Not its 8-GPU preset ("preset-v2-8gpus": 512, 256, 128, 64,
+# 32 from 4x4 to 64x64 and 32 above, with higher learning rates).
+TF_1GPU_MINIBATCH: dict[int, int] = {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8,
                                    512: 4, 1024: 4}
 # Minibatch per working resolution in the Theano release (one GPU; reduced for memory). Its
 # minibatch stddev used the whole minibatch as one group: pair with mbstd_group_size=16, as the
@@ -77,7 +79,7 @@ class Schedule:
     stabilize_kimg: float = 600  # T: kimg at each resolution before the next fades in
     transition_kimg: float = 600  # F: kimg of each fade-in
     total_kimg: float = 12000  # length of the run; the final resolution trains to the end
-    minibatch: dict[int, int] = field(default_factory=lambda: dict(PAPER_MINIBATCH))
+    minibatch: dict[int, int] = field(default_factory=lambda: dict(TF_1GPU_MINIBATCH))
     lr: float = 0.001  # base learning rate
     lr_per_resolution: dict[int, float] = field(default_factory=dict)  # e.g. {1024: 0.0015}
     lr_rampup_kimg: float = 0  # > 0: Theano ramp exp(-5 (1 - kimg/ramp)^2) over the first kimg

@@ -76,22 +76,31 @@ class Judge:
 
     def metrics(self, G_ema: nn.Module, phase: Phase) -> dict:
         """The configured metrics between a fixed set of reals at the working resolution (faded
-        like the training reals) and as many fakes from fixed latents; below 16x16 both sets are
-        upscaled to 16x16."""
+        like the training reals, mirrored at random when the run mirrors) and as many fakes from
+        fixed latents; below 16x16 both sets are upscaled to 16x16."""
         from pgtools.models.metrics import compute_metrics
+        from pgtools.models.metrics.sets import flips
 
         config, count = self.config, self.config.metrics_images
         size = max(phase.resolution, METRIC_MIN_SIZE)
         with Pyramid(config.dataset) as pyramid:
             indices = _fixed_indices(count, pyramid.num_images, config.seed, METRIC_DRAWS)
+            mirrored = flips(count, config.seed) if config.mirror else np.zeros(count, bool)
             labels = pyramid.labels
-            reals = self._reals(pyramid, indices, phase, size)
             latents = _fixed_latents(count, config.latent_dim, config.seed, METRIC_DRAWS)
             fake_labels = torch.from_numpy(labels[indices]).float() if config.num_classes else None
-            fakes = self._generate(G_ema, latents, fake_labels, phase, size)
-            return compute_metrics(config.metrics, reals, fakes, num_images=count, seed=config.seed)
+            return compute_metrics(
+                config.metrics,
+                lambda: self._reals(pyramid, indices, mirrored, phase, size),
+                lambda: self._generate(G_ema, latents, fake_labels, phase, size),
+                num_images=count,
+                seed=config.seed,
+            )
 
-    def _reals(self, pyramid: Pyramid, indices: np.ndarray, phase: Phase, size: int) -> Iterator[np.ndarray]:
+    def _reals(self, pyramid: Pyramid, indices: np.ndarray, mirrored: np.ndarray, phase: Phase, size: int
+               ) -> Iterator[np.ndarray]:
         for start in range(0, len(indices), BATCH):
-            batch = torch.from_numpy(pyramid.read_indices(phase.resolution, indices[start:start + BATCH]))
-            yield to_uint8(_upscale(fade(to_float(batch), phase.alpha), size))
+            images = pyramid.read_indices(phase.resolution, indices[start:start + BATCH])
+            flip = mirrored[start:start + BATCH]
+            images[flip] = images[flip, ..., ::-1]
+            yield to_uint8(_upscale(fade(to_float(torch.from_numpy(images)), phase.alpha), size))

@@ -17,7 +17,7 @@ from pgtools.models.config import (
     resolve_config,
     resume_config,
 )
-from pgtools.models.schedule import PAPER_MINIBATCH
+from pgtools.models.schedule import TF_1GPU_MINIBATCH
 
 
 def test_defaults_follow_the_paper(tiny_dataset):
@@ -37,7 +37,7 @@ def test_presets_and_overrides(tmp_path, pyramid_maker):
     big = pyramid_maker(tmp_path / "faces.h5", count=2, resolution=1024)
     config = resolve_config(str(big), preset="celebahq-1024")
     assert (config.resolution, config.mirror, config.total_kimg) == (1024, True, 12000)
-    assert config.minibatch == PAPER_MINIBATCH and config.lr_per_resolution == {1024: 0.0015}
+    assert config.minibatch == TF_1GPU_MINIBATCH and config.lr_per_resolution == {1024: 0.0015}
     assert config.run_name == "celebahq-1024"
     small = resolve_config(str(big), preset="celeba-128", resolution=64, mirror=False, minibatch="4:64,64:16",
                            total_kimg=300, lr=0.002, cache_gb=0)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pgtools.models.schedule import PAPER_MINIBATCH, THEANO_MINIBATCH, Phase, Schedule
+from pgtools.models.schedule import TF_1GPU_MINIBATCH, THEANO_MINIBATCH, Phase, Schedule
 
 # (kimg, resolution, alpha, lod, phase_index, transition) for 4 -> 16 with T = F = 600.
 PAPER_16 = [
@@ -116,7 +116,7 @@ def test_table_rows_until_total_kimg():
 
 
 def test_paper_tables():
-    assert PAPER_MINIBATCH == {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8,
+    assert TF_1GPU_MINIBATCH == {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8,
                                512: 4, 1024: 4}
     assert [THEANO_MINIBATCH[r] for r in (4, 128, 256, 512, 1024)] == [16, 16, 14, 6, 3]
 

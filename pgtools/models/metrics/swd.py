@@ -3,7 +3,9 @@
 Each image's Laplacian pyramid (full resolution down to 16x16) gives 128 random 7x7x3 patches per
 level; each level's descriptors are normalised per colour channel within their set and compared
 along 4 x 128 random unit directions by the mean gap between the sorted projections. Only the
-descriptors are kept, so image sets stream through in batches.
+descriptors are kept, so image sets stream through in batches; a set may gather only some levels
+(``levels``), so that large comparisons can run a few levels per pass over the images
+(``level_groups``) and keep memory bounded.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ _BINOMIAL = np.float32([1, 4, 6, 4, 1]) / 16
 # SeedSequence spawn keys: patch centres and projection directions come from separate streams.
 _CENTRES, _DIRECTIONS = 0, 1
 
-_GROUP = 8  # images per pyramid task: small groups keep the float32 temporaries in cache
+_GROUP_PIXELS = 8 * 128 * 128  # pixels per pyramid task (8 images at 128x128, 1 from 512x512 up):
+# small groups keep the float32 temporaries in cache, and small at 1024x1024
 _BLOCK = 256  # images per stored descriptor block; fixed, so results never depend on batching
+_PROJECTION_BYTES = 128 << 20  # per projection buffer: directions are projected in groups this big
 
 
 @dataclass(frozen=True)
@@ -66,17 +70,42 @@ def pyr_up(x: np.ndarray) -> np.ndarray:
     return _blur(out, 3, gain=2.0)
 
 
-def laplacian_pyramid(images: np.ndarray, min_resolution: int = 16) -> list[np.ndarray]:
+def laplacian_pyramid(images: np.ndarray, min_resolution: int = 16, depth: int | None = None) -> list[np.ndarray]:
     """Levels of (N, C, S, S) images as float32, finest first, down to ``min_resolution``.
 
     Every level is the band-pass ``level - up(down(level))`` except the last, the low-pass image.
+    With ``depth``, only the first ``depth`` levels are built (the same values as in the full pyramid).
     """
     levels = [images.astype(np.float32)]
-    while levels[-1].shape[-1] > min_resolution:
+    while levels[-1].shape[-1] > min_resolution and (depth is None or len(levels) <= depth):
         low = pyr_down(levels[-1])
         levels[-1] -= pyr_up(low)
         levels.append(low)
-    return levels
+    return levels[:depth]
+
+
+def num_levels(resolution: int, min_resolution: int = 16) -> int:
+    """Pyramid levels from ``resolution`` down to ``min_resolution`` (128 -> 4, 1024 -> 7)."""
+    return (resolution // min_resolution).bit_length()
+
+
+def level_groups(
+    resolution: int,  # image size
+    count: int,  # images per set
+    *,
+    memory: int,  # bytes of descriptors (both sets) to hold at once
+    nhood_size: int = 7,  # patch side in pixels
+    nhoods_per_image: int = 128,  # patches per image and level
+    min_resolution: int = 16,  # size of the coarsest level
+) -> list[range]:
+    """Pyramid levels to gather per pass over the images: as many as ``memory`` holds, at least one.
+
+    Every level holds the same number of descriptors: 2 sets x ``count`` x 128 x 147 float32.
+    """
+    per_level = 2 * count * nhoods_per_image * 3 * nhood_size**2 * 4
+    step = max(1, memory // per_level)
+    total = num_levels(resolution, min_resolution)
+    return [range(start, min(start + step, total)) for start in range(0, total, step)]
 
 
 def patch_descriptors(level: np.ndarray, centres: np.ndarray, nhood_size: int = 7) -> np.ndarray:
@@ -121,9 +150,10 @@ def _stream(seed: int, kind: int, *key: int) -> np.random.Generator:
 class DescriptorSet:
     """The patch descriptors of one image set, gathered batch by batch (images are not kept).
 
-    Image i of two sets built with the same seed gets the same patch centres, and descriptors are
-    stored in blocks of a fixed number of images, so the result depends only on the images and
-    their order, never on how they were batched; identical sets give SWD exactly 0.
+    Patch centres follow each image's content, and before any arithmetic across images the
+    descriptors are put in a canonical order (by the images' content digests) in blocks of a fixed
+    number of images. So the result depends only on the multiset of images, never on their order,
+    on how they were batched or on the CPU and thread count: identical sets give SWD exactly 0.
     """
 
     def __init__(
@@ -133,22 +163,25 @@ class DescriptorSet:
         nhood_size: int = 7,  # patch side in pixels
         nhoods_per_image: int = 128,  # patches per image and level
         min_resolution: int = 16,  # size of the coarsest (low-pass) level
+        levels: range | None = None,  # pyramid levels to gather (0 = finest) [default: all]
         name: str = "images",  # the set's name in error messages
     ) -> None:
         self.seed = seed
         self.nhood_size = nhood_size
         self.nhoods_per_image = nhoods_per_image
         self.min_resolution = min_resolution
+        self.levels = levels
         self.name = name
         self.count = 0
         self.resolution: int | None = None
+        self._keys: list[int] = []  # content digest of each image, in arrival order
         self._blocks: list[list[np.ndarray]] = []  # [level][block] -> float32 (rows, 3 * k * k)
         self._normalised = False
 
     @property
     def resolutions(self) -> list[int]:
-        """Pyramid level sizes, finest first (empty before the first batch)."""
-        return [self.resolution >> i for i in range(len(self._blocks))] if self.resolution else []
+        """Sizes of the gathered pyramid levels, finest first (empty before the first batch)."""
+        return [self.resolution >> i for i in self.levels] if self.resolution else []
 
     def _start(self, shape: tuple[int, ...]) -> None:
         size = shape[-1]
@@ -159,8 +192,9 @@ class DescriptorSet:
                 f"{base}; got {shape[-2]}x{size}"
             )
         self.resolution = size
-        num_levels = (size // base).bit_length()
-        self._blocks = [[] for _ in range(num_levels)]
+        every = range(num_levels(size, base))
+        self.levels = every if self.levels is None else every[self.levels.start:self.levels.stop]
+        self._blocks = [[] for _ in self.levels]
 
     def add(self, images: np.ndarray) -> None:
         """Gather the descriptors of a uint8 (n, C, S, S) batch, C 1 or 3."""
@@ -179,16 +213,19 @@ class DescriptorSet:
         n = len(images)
         half = self.nhood_size // 2
         keys = image_keys(images)
+        self._keys += keys
         centres = [
             _draw_centres(self.seed, keys, level, self.nhoods_per_image, size, half)
-            for level, size in enumerate(self.resolutions)
+            for level, size in zip(self.levels, self.resolutions)
         ]
 
         def describe(part: slice) -> list[np.ndarray]:
-            pyramid = laplacian_pyramid(images[part], self.min_resolution)
-            return [patch_descriptors(lv, c[part], self.nhood_size) for lv, c in zip(pyramid, centres)]
+            pyramid = laplacian_pyramid(images[part], self.min_resolution, self.levels.stop)
+            wanted = pyramid[self.levels.start:]
+            return [patch_descriptors(lv, c[part], self.nhood_size) for lv, c in zip(wanted, centres)]
 
-        parts = [slice(start, start + _GROUP) for start in range(0, n, _GROUP)]
+        group = max(1, _GROUP_PIXELS // self.resolution**2)
+        parts = [slice(start, start + group) for start in range(0, n, group)]
         with ThreadPoolExecutor(max(1, min(cpu_workers(), len(parts)))) as pool:
             for part, group in zip(parts, pool.map(describe, parts)):
                 for blocks, rows in zip(self._blocks, group):
@@ -209,18 +246,44 @@ class DescriptorSet:
             filled = (filled + take) % block_rows
 
     def normalised_levels(self) -> list[list[np.ndarray]]:
-        """Per level, the descriptor blocks normalised per colour channel to mean 0 and std 1.
+        """Per level, the descriptor blocks in canonical order, normalised per colour channel to
+        mean 0 and std 1.
 
-        The first call trims and normalises in place; no images can be added afterwards.
+        The first call reorders, trims and normalises in place; no images can be added afterwards.
         """
         if not self._normalised:
+            order = np.argsort(np.array(self._keys, np.uint64), kind="stable")
             used = self.count * self.nhoods_per_image % (_BLOCK * self.nhoods_per_image)
             for blocks in self._blocks:
+                _permute_images(blocks, order, self.nhoods_per_image)
                 if used:
                     blocks[-1] = blocks[-1][:used]
                 _normalise(blocks)
             self._normalised = True
         return self._blocks
+
+
+def _permute_images(blocks: list[np.ndarray], order: np.ndarray, rows: int) -> None:
+    # In place, image i's rows become those of image order[i] (cycle by cycle, one image's rows of
+    # extra memory), so identical multisets of images give bit-identical blocks.
+    per_block = len(blocks[0]) // rows
+
+    def image(i: int) -> np.ndarray:
+        start = i % per_block * rows
+        return blocks[i // per_block][start : start + rows]
+
+    done = np.zeros(len(order), bool)
+    for first in range(len(order)):
+        if done[first] or order[first] == first:
+            continue
+        saved = image(first).copy()
+        i = first
+        while order[i] != first:
+            image(i)[:] = image(order[i])
+            done[i] = True
+            i = order[i]
+        image(i)[:] = saved
+        done[i] = True
 
 
 def _normalise(chunks: list[np.ndarray]) -> None:
@@ -260,35 +323,38 @@ def sliced_distance(
     dirs_per_repeat: int = 128,  # random unit directions per repeat
     dir_repeats: int = 4,  # repeats averaged
 ) -> float:
-    """Sliced 1-D Wasserstein distance: mean |sorted(a.d) - sorted(b.d)| over rows and directions d."""
+    """Sliced 1-D Wasserstein distance: mean |sorted(a.d) - sorted(b.d)| over rows and directions d.
+
+    Directions are projected in groups that keep each of the two buffers under 128 MiB.
+    """
     a_chunks = [a] if isinstance(a, np.ndarray) else a
     b_chunks = [b] if isinstance(b, np.ndarray) else b
     dim = a_chunks[0].shape[1]
     rows = sum(len(chunk) for chunk in a_chunks)
-    # Two buffers serve every repeat: fresh ones would page-fault gigabytes at 8k images.
-    gaps = np.empty((dirs_per_repeat, rows), np.float32)
+    group = max(1, min(dirs_per_repeat, _PROJECTION_BYTES // (4 * rows)))
+    # Two buffers serve every group: fresh ones would page-fault gigabytes at 8k images.
+    gaps = np.empty((group, rows), np.float32)
     other = np.empty_like(gaps)
     total = 0.0
     for _ in range(dir_repeats):
         directions = rng.standard_normal((dirs_per_repeat, dim))
         directions /= np.sqrt(np.square(directions).sum(axis=1, keepdims=True))
         directions = directions.astype(np.float32)
-        _project_sorted(a_chunks, directions, gaps)
-        _project_sorted(b_chunks, directions, other)
-        np.subtract(gaps, other, out=gaps)
-        total += float(np.abs(gaps, out=gaps).mean(dtype=np.float64))
+        repeat = 0.0
+        for start in range(0, dirs_per_repeat, group):
+            part = directions[start : start + group]
+            mine, theirs = gaps[: len(part)], other[: len(part)]
+            _project_sorted(a_chunks, part, mine)
+            _project_sorted(b_chunks, part, theirs)
+            np.subtract(mine, theirs, out=mine)
+            repeat += float(np.abs(mine, out=mine).sum(dtype=np.float64))
+        total += repeat / (dirs_per_repeat * rows)
     return total / dir_repeats
 
 
-def compare_descriptor_sets(
-    reals: DescriptorSet,
-    fakes: DescriptorSet,
-    *,
-    seed: int = 0,  # seeds the projection directions
-    dirs_per_repeat: int = 128,  # random unit directions per repeat
-    dir_repeats: int = 4,  # repeats averaged
-) -> SWDResult:
-    """SWD between two gathered sets (normalises both in place)."""
+def level_distances(reals: DescriptorSet, fakes: DescriptorSet, *, seed: int = 0, **directions: int) -> list[float]:
+    """SWD x 10^3 of each gathered level (normalises both sets in place); ``directions``:
+    ``dirs_per_repeat`` and ``dir_repeats`` for :func:`sliced_distance`."""
     for s in (reals, fakes):
         if s.count == 0:
             raise PgtoolsError(f"{s.name}: no images given; SWD needs at least one per set")
@@ -302,11 +368,20 @@ def compare_descriptor_sets(
             f"SWD needs both sets at one size; got {reals.resolution}x{reals.resolution} "
             f"{reals.name} and {fakes.resolution}x{fakes.resolution} {fakes.name}"
         )
-    levels = []
-    for level, (a, b) in enumerate(zip(reals.normalised_levels(), fakes.normalised_levels())):
-        rng = _stream(seed, _DIRECTIONS, level)
-        distance = sliced_distance(a, b, rng=rng, dirs_per_repeat=dirs_per_repeat, dir_repeats=dir_repeats)
-        levels.append(1e3 * distance)
+    pairs = zip(reals.levels, reals.normalised_levels(), fakes.normalised_levels())
+    return [1e3 * sliced_distance(a, b, rng=_stream(seed, _DIRECTIONS, level), **directions) for level, a, b in pairs]
+
+
+def compare_descriptor_sets(
+    reals: DescriptorSet,
+    fakes: DescriptorSet,
+    *,
+    seed: int = 0,  # seeds the projection directions
+    dirs_per_repeat: int = 128,  # random unit directions per repeat
+    dir_repeats: int = 4,  # repeats averaged
+) -> SWDResult:
+    """SWD between two sets that gathered every level (normalises both in place)."""
+    levels = level_distances(reals, fakes, seed=seed, dirs_per_repeat=dirs_per_repeat, dir_repeats=dir_repeats)
     return SWDResult(reals.resolutions, levels, float(np.mean(levels)), reals.count)
 
 

@@ -1,12 +1,13 @@
 """compute_metrics / format_metrics: one pass over each set, exact counts, JSON-able results."""
 
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
 from pgtools.errors import PgtoolsError
-from pgtools.models.metrics import METRICS, compute_metrics, format_metrics
+from pgtools.models.metrics import METRICS, compute_metrics, count_passes, format_metrics
 from pgtools.models.metrics.ms_ssim import ms_ssim
 from pgtools.models.metrics.swd import sliced_wasserstein
 
@@ -76,7 +77,31 @@ def test_too_few_fakes_names_the_set(make_images):
     assert str(info.value) == "fakes: only 2 images available; 4 needed"
 
 
-def test_identical_sets_batched_differently_give_zero_swd(make_images):
+def test_identical_sets_batched_and_ordered_differently_give_zero_swd(make_images):
+    # 300 images: the canonical reordering moves rows across the 256-image blocks.
     images = make_images(300, 16, seed=6)
-    result = compute_metrics(["swd"], [images[:7], images[7:]], np.split(images, [256, 290]), num_images=300)
+    shuffled = images[np.random.default_rng(0).permutation(300)]
+    result = compute_metrics(["swd"], [images[:7], images[7:]], np.split(shuffled, [256, 290]), num_images=300)
     assert result["swd"]["levels"] == [0.0] and result["swd"]["average"] == 0.0
+
+
+def test_swd_level_by_level_from_sources_gives_exactly_the_one_pass_result(make_images):
+    # 64x64: 3 levels. A tiny memory budget makes one pass per level, reading each source 3 times.
+    reals, fakes = make_images(20, 64, seed=7), make_images(20, 64, seed=8)
+    calls = []
+
+    def source(images, name):
+        def batches():
+            calls.append(name)
+            return iter([images[:6], images[6:]])
+        return batches
+
+    assert count_passes(["swd", "ms-ssim"], 64, 20, memory=1) == 3
+    seen = []
+    passes = compute_metrics(["swd", "ms-ssim"], source(reals, "reals"), source(fakes, "fakes"), num_images=20,
+                             seed=1, memory=1, progress=seen.append)
+    assert calls == ["reals", "fakes"] * 3 and sum(seen) == 3 * 40
+    once = compute_metrics(["swd", "ms-ssim"], [reals], [fakes], num_images=20, seed=1, memory=1)
+    assert passes == once
+    assert passes["swd"] == asdict(sliced_wasserstein(reals, fakes, seed=1))
+    assert passes["swd"]["resolutions"] == [64, 32, 16]
