@@ -24,6 +24,7 @@ from pgtools.errors import PgtoolsError
 from pgtools.models.checkpoint import load_checkpoint
 from pgtools.models.distributed import select_device
 from pgtools.models.networks import Generator
+from pgtools.models.precision import set_tf32
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -100,11 +101,14 @@ class Model:
 def load(path: str | os.PathLike, *, device: str = "auto") -> Model:
     """Load the EMA generator of a checkpoint file or run directory (its ``latest.pt``).
 
+    Switches TF32 off for this process, so that CUDA samples are computed in float32 as in training.
+
     Args:
         path: a ``.pt`` checkpoint or a run directory.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
     """
     selected = select_device(device)
+    set_tf32(False)
     state = load_checkpoint(path)
     generator = Generator(**state["networks"]["G"])
     generator.load_state_dict(state["G_ema"])

@@ -29,6 +29,8 @@ def test_defaults_follow_the_paper(tiny_dataset):
     assert config.minibatch == {4: 128, 8: 128, 16: 128}
     assert (config.latent_dim, config.fmap_base, config.fmap_max, config.mbstd_group_size) == (512, 8192, 512, 4)
     assert not config.mirror and config.metrics == [] and config.device == "auto"
+    assert (config.ema_kimg, config.ema_rampup, config.tf32, config.amp, config.channels_last) == (
+        None, None, False, False, True)
     assert config.cache_gb == default_cache_gb() > 0
     assert config.run_name == "tiny-16"
 
