@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled sample (no downloads): rebuild a CelebA-HQ-style pyramid from the
 # originals + encrypted deltas in deltas/sample, look at it, train a small PGGAN on it on the CPU
-# for a few minutes, and sample from the trained generator. Everything lands in out/.
+# for a few minutes (preset quick-32: 14 kimg, 4x4 grown to 32x32), and sample from the trained
+# generator. Everything lands in out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pgtools=.venv/bin/pgtools
@@ -10,8 +11,17 @@ set -x
 $pgtools create_celeba_hq out/sample-hq.h5 deltas/sample/celeba deltas/sample/deltas --overwrite
 $pgtools inspect out/sample-hq.h5
 $pgtools grid out/sample-hq.h5 out/sample-hq-grid.png --resolution 256 --overwrite
-$pgtools train out/sample-hq.h5 --outdir out/runs --resolution 32 --fmap_base 1024 --fmap_max 128 --latent_dim 128 \
-    --minibatch 16 --stabilize_kimg 1 --transition_kimg 1 --total_kimg 8 --mirror \
-    --tick_kimg 0.5 --image_snapshot_kimg 2 --snapshot_kimg 2
-run=$(ls -d out/runs/*-sample-hq-32 | tail -n 1)
-$pgtools generate "$run" --count 16 --grid out/sample-fakes.png --seed 0 --overwrite
+$pgtools train out/sample-hq.h5 --preset quick-32 --outdir out/runs
+run=$(ls -d out/runs/*-quick-32 | tail -n 1)
+$pgtools generate "$run" --count 16 --grid out/sample-fakes.png --size 64 --seed 0 --overwrite
+set +x
+cat <<END
+
+Done. What to look at:
+  out/sample-hq-grid.png         the 5 training faces at 256x256 (the pyramid's 256 level)
+  $run/reals.png   the training faces at 32x32, as the trainer sees them (mirrored too)
+  out/sample-fakes.png           16 faces drawn by the trained generator (G_ema), 32x32 shown at 64x64:
+                                 the training faces again, backgrounds and face colours included
+  $run/fakes*.png  the same latents every 2 kimg: noise, then blobs at 4x4 and 8x8, faces from 16x16
+  $run/training_curves.png  D and G loss per tick, one band per resolution
+END

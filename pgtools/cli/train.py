@@ -63,7 +63,8 @@ def _saved_config(run_dir: str) -> dict:
 @option("--metrics_kimg", type=float, help="kimg between metric evaluations [default: 200].")
 @option("--metrics_images", type=click.IntRange(min=2), help="Images per set for the metrics [default: 1024].")
 @option("--device", type=DEVICES, help="auto (CUDA when available), cpu or cuda [default: auto].")
-@option("--amp", is_flag=True, default=None, help="Mixed precision (bfloat16, or float16 with loss scaling).")
+@option("--amp", is_flag=True, default=None, help="Mixed precision in the G step (bfloat16, or float16 with loss scaling); "
+        "D's loss and gradient penalty stay float32.")
 @option("--channels_last/--no-channels_last", default=None,
         help="NHWC memory layout [default: on; +6% img/s at 16-32 px on CPU, faster on recent GPUs].")
 @option("--tf32", is_flag=True, default=None, help="Allow TensorFloat-32 on CUDA [default: off, float32 as the original].")

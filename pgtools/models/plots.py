@@ -55,7 +55,7 @@ def draw_curves(history: list[dict], path: str | os.PathLike, metrics: list[dict
         title, lines = METRIC_LINES[name]
         series = [(label, colour, [(r["kimg"], value(r["metrics"][name])) for r in metrics if name in r["metrics"]])
                   for label, value, colour in lines]
-        _panel(draw, HEIGHT + i * METRIC_HEIGHT, METRIC_HEIGHT, f"{title} at kimg", series, history, x_high)
+        _panel(draw, HEIGHT + i * METRIC_HEIGHT, METRIC_HEIGHT, title, series, history, x_high)
     save_png(np.asarray(image), path)
 
 
