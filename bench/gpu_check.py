@@ -95,7 +95,8 @@ def run_schedule(rows: list[dict], sizes: dict, seconds: float) -> dict:
     resolutions = [r for r in sorted(rates) if r <= sizes["run_resolution"]]
     # Phases: stabilise 4, then fade in + stabilise each higher resolution; time per kimg of each.
     sec_per_kimg = [1000 / rates[resolutions[0]]] + [2000 / rates[r] for r in resolutions[1:]]
-    phase_kimg = max(round(0.6 * seconds / sum(sec_per_kimg), 3), 0.004 * len(resolutions))
+    at_least = 4 * max(r["minibatch"] for r in rows) / 1000  # four steps of the largest minibatch
+    phase_kimg = max(round(0.6 * seconds / sum(sec_per_kimg), 3), at_least)
     total = phase_kimg * (2 * len(resolutions) - 1)
     return dict(stabilize_kimg=phase_kimg, transition_kimg=phase_kimg, total_kimg=round(total, 3),
                 tick_kimg=round(total / 12, 4), snapshot_kimg=round(total / 3, 4))
@@ -171,6 +172,7 @@ def main() -> int:
     device = select_device(args.device)
     sizes = QUICK if args.quick else FULL
     set_tf32(False)
+    torch.backends.cudnn.benchmark = device.type == "cuda"  # as pgtools train does
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         dataset = synthetic_pyramid(Path(folder) / "check.h5", sizes["resolution"], sizes["images"])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled sample (no downloads): rebuild a CelebA-HQ-style pyramid from the
 # originals + encrypted deltas in deltas/sample, look at it, train a small PGGAN on it on the CPU
-# for a few minutes (preset quick-32: 14 kimg, 4x4 grown to 32x32), and sample from the trained
+# (preset quick-32: 4x4 grown to 32x32 over 18 kimg, a few minutes), and sample from the trained
 # generator. Everything lands in out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +18,15 @@ set +x
 cat <<END
 
 Done. What to look at:
-  out/sample-hq-grid.png         the 5 training faces at 256x256 (the pyramid's 256 level)
-  $run/reals.png   the training faces at 32x32, as the trainer sees them (mirrored too)
-  out/sample-fakes.png           16 faces drawn by the trained generator (G_ema), 32x32 shown at 64x64:
-                                 the training faces again, backgrounds and face colours included
-  $run/fakes*.png  the same latents every 2 kimg: noise, then blobs at 4x4 and 8x8, faces from 16x16
-  $run/training_curves.png  D and G loss per tick, one band per resolution
+  out/sample-hq-grid.png   the 5 training faces at 256x256: cartoon faces on coloured backgrounds
+  $run/reals.png
+                           the same faces at 32x32 as the trainer sees them (mirrored at random)
+  out/sample-fakes.png     16 faces drawn by the trained generator (G_ema) at 32x32, shown 2x: the
+                           training faces again (yellow faces on red/blue, pink ones on yellow-green),
+                           blurrier and a little noisy
+  $run/fakes*.png
+                           the same latents every 2 kimg (numbered by images shown): noise, blobs at
+                           4x4 and 8x8, faces from 16x16 on
+  $run/training_curves.png
+                           D and G loss per tick over the 4, 8, 16 and 32 px phases (shaded bands)
 END

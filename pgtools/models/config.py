@@ -24,13 +24,13 @@ PRESETS: dict[str, dict] = {
     "celeba-128": dict(resolution=128, mirror=True),
     "cifar10-32": dict(resolution=32, mirror=False),
     "mnist-32": dict(resolution=32, mirror=False),
-    # Not the paper's: small quick runs on a CPU (the sample's main job, ~2.5 CPU minutes). Narrow
+    # Not the paper's: small quick runs on a CPU (the sample's main job, ~3.5 CPU minutes). Narrow
     # networks, minibatch 8 (steps, not images, are what a short run lacks), lr 0.003 (legible
     # digits in ~10 CPU minutes where 0.001 gave blurry strokes) and G_ema as a 0.5-kimg half-life
     # ramped up over the first 5% of training.
     "quick-32": dict(resolution=32, mirror=True, fmap_base=512, fmap_max=64, latent_dim=128, minibatch="8",
-                     lr=0.003, stabilize_kimg=2, transition_kimg=2, total_kimg=14, ema_kimg=0.5, ema_rampup=0.05,
-                     tick_kimg=1, image_snapshot_kimg=2, snapshot_kimg=7),
+                     lr=0.003, stabilize_kimg=2, transition_kimg=2, total_kimg=18, ema_kimg=0.5, ema_rampup=0.05,
+                     tick_kimg=1, image_snapshot_kimg=2, snapshot_kimg=6),
 }
 
 # Options that ``--resume`` may change; everything else would make the run a different run.
