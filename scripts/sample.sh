@@ -28,5 +28,7 @@ Done. What to look at:
                            the same latents every 2 kimg (numbered by images shown): noise, blobs at
                            4x4 and 8x8, faces from 16x16 on
   $run/training_curves.png
-                           D and G loss per tick over the 4, 8, 16 and 32 px phases (shaded bands)
+                           D and G loss per tick over the 4, 8, 16 and 32 px phases (shaded bands):
+                           D's loss (minus the critic's distance estimate) climbs back towards 0
+                           from 8x8 on as G's faces get closer to the reals
 END
