@@ -59,18 +59,19 @@ def loader_rate(feed: RealImageFeed, resolution: int, minibatch: int, steps: int
     return steps * minibatch / (time.perf_counter() - start)
 
 
-def training_rate(trainer: Trainer, feed: RealImageFeed, phase: Phase, config, world: World, steps: int) -> float:
-    """Images per second of full training steps after two warm-up steps."""
+def training_rate(trainer: Trainer, feed: RealImageFeed, phase: Phase, config, world: World, steps: int,
+                  warmup: int = 2) -> float:
+    """Images per second of full training steps after ``warmup`` untimed steps."""
     def one(step: int) -> None:
         trainer.step(phase, draw_inputs(feed, phase, step, config=config, world=world,
-                                        channels_last=config.channels_last))
+                                        channels_last=config.channels_last), nimg=step * phase.minibatch)
 
-    one(0)
-    one(1)
+    for step in range(warmup):
+        one(step)
     if world.device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
-    for step in range(2, steps + 2):
+    for step in range(warmup, warmup + steps):
         one(step)
     if world.device.type == "cuda":
         torch.cuda.synchronize()

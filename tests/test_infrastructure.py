@@ -37,13 +37,18 @@ def test_atomic_directory_replaces_only_when_done(tmp_path):
     target.mkdir()
     (target / "old").write_text("x")
     with pytest.raises(RuntimeError):
-        with atomic_output(target, overwrite=True, is_dir=True) as temp:
+        with atomic_output(target, overwrite=True, is_dir=True, own_files="old|new") as temp:
             (temp / "new").write_text("y")
             raise RuntimeError
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"] and os.listdir(target) == ["old"]
-    with atomic_output(target, overwrite=True, is_dir=True) as temp:
+    with atomic_output(target, overwrite=True, is_dir=True, own_files="old|new") as temp:
         (temp / "new").write_text("y")
     assert os.listdir(target) == ["new"]
+    (target / "mine.txt").write_text("z")  # a file the command does not write: the folder is never replaced
+    with pytest.raises(PgtoolsError, match="holds mine.txt, which this command did not write"):
+        with atomic_output(target, overwrite=True, is_dir=True, own_files="old|new"):
+            pass
+    assert sorted(os.listdir(target)) == ["mine.txt", "new"]
 
 
 def test_atomic_outputs_get_ordinary_permissions(tmp_path):

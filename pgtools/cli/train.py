@@ -51,7 +51,8 @@ def _saved_config(run_dir: str) -> dict:
 @click.command()
 @click.argument("dataset", required=False, type=click.Path(dir_okay=False))
 @option("--preset", type=click.Choice(list(PRESETS)),
-        help="The paper's settings for a dataset (resolution, minibatch per resolution, mirror, lr).")
+        help="The paper's settings for a dataset (resolution, minibatch per resolution, mirror, lr); "
+             "quick-32: small fast networks and schedule for CPU demos (not the paper's).")
 @option("--resolution", type=int, help="Final resolution [default: the dataset's; lower stops earlier].")
 @option("--total_kimg", type=float, help="Length of the run in thousands of real images [default: 12000].")
 @option("--minibatch", help='One size for every resolution ("32") or per resolution ("4:64,8:64").')
@@ -60,6 +61,8 @@ def _saved_config(run_dir: str) -> dict:
 @option("--fmap_max", type=int, help="Most feature maps per layer [default: 512].")
 @option("--latent_dim", type=int, help="Length of z [default: 512].")
 @option("--fused_scale", is_flag=True, default=None, help="Fuse up/downsampling into the convs (TF option).")
+@option("--ema_kimg", type=float, help="G_ema half-life in kimg [default: none, the paper's 0.999 per step].")
+@option("--ema_rampup", type=float, help="With --ema_kimg: half-life at most this × kimg so far [default: none].")
 @option("--stabilize_kimg", type=float, help="kimg per resolution before the next fades in [default: 600].")
 @option("--transition_kimg", type=float, help="kimg of each fade-in [default: 600].")
 @option("--mirror/--no-mirror", default=None, help="Random horizontal flips [default: the preset's, else off].")
@@ -73,8 +76,11 @@ def _saved_config(run_dir: str) -> dict:
 @option("--metrics_kimg", type=float, help="kimg between metric evaluations [default: 200].")
 @option("--metrics_images", type=click.IntRange(min=2), help="Images per set for the metrics [default: 1024].")
 @option("--device", type=DEVICES, help="auto (CUDA when available), cpu or cuda [default: auto].")
-@option("--amp", is_flag=True, default=None, help="Mixed precision (bfloat16, or float16 with loss scaling).")
-@option("--channels_last", is_flag=True, default=None, help="NHWC memory layout (faster on recent GPUs).")
+@option("--amp", is_flag=True, default=None, help="Mixed precision in the G step (bfloat16, or float16 with loss scaling); "
+        "D's loss and gradient penalty stay float32.")
+@option("--channels_last/--no-channels_last", default=None,
+        help="NHWC memory layout [default: on; +6% img/s at 16-32 px on CPU, faster on recent GPUs].")
+@option("--tf32", is_flag=True, default=None, help="Allow TensorFloat-32 on CUDA [default: off, float32 as the original].")
 @option("--cache_gb", type=float, help="Memory for whole pyramid levels [default: a quarter of RAM].")
 @option("--data_workers", type=click.IntRange(min=0), help="Processes reading streamed levels [default: 2].")
 @option("--outdir", type=click.Path(file_okay=False), help="Where run directories are made [default: training-runs].")

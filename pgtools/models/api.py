@@ -27,6 +27,7 @@ from pgtools.errors import PgtoolsError
 from pgtools.models.checkpoint import load_checkpoint
 from pgtools.models.distributed import select_device
 from pgtools.models.networks import Generator
+from pgtools.models.precision import set_tf32
 
 
 def to_uint8(images: Tensor) -> np.ndarray:
@@ -111,6 +112,8 @@ class Model:
 def load(path: str | os.PathLike, *, device: str = "auto", network: str = "Gs") -> Model:
     """Load the EMA generator of a checkpoint file or run directory (its ``latest.pt``).
 
+    Switches TF32 off for this process, so that CUDA samples are computed in float32 as in training.
+
     Args:
         path: a ``.pt`` checkpoint, a run directory, an NVIDIA ``.pkl`` or a pytorch_GAN_zoo ``.pth``.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
@@ -119,6 +122,7 @@ def load(path: str | os.PathLike, *, device: str = "auto", network: str = "Gs") 
     from pgtools.models.published import read_published
 
     selected = select_device(device)
+    set_tf32(False)
     published = read_published(path)
     if published is not None:
         return Model(published.generator(network).to(selected), resolution=published.resolution,

@@ -34,6 +34,7 @@ from pgtools.models.data import RealImageFeed
 from pgtools.models.distributed import World, setup, shutdown
 from pgtools.models.networks import Discriminator, Generator
 from pgtools.models.plots import draw_curves
+from pgtools.models.precision import set_tf32
 from pgtools.models.schedule import Phase
 from pgtools.models.rundir import RunDir, create_run_dir
 from pgtools.models.snapshots import Judge
@@ -205,7 +206,7 @@ class _Run:
             phase = self.phase()
             inputs = draw_inputs(self.feed, phase, self.step, config=self.config, world=self.world,
                                  channels_last=self.config.channels_last)
-            tick.add(self.trainer.step(phase, inputs))
+            tick.add(self.trainer.step(phase, inputs, nimg=self.nimg))
             if self.trainer.bad_steps >= self.config.max_bad_steps:
                 self._diverged(f"the losses were NaN or infinite for {self.trainer.bad_steps} consecutive steps")
             before, self.nimg, self.step = self.nimg, self.nimg + phase.minibatch, self.step + 1
@@ -281,6 +282,7 @@ class _Run:
         from pgtools.models.metrics import format_metrics
 
         self.say(f"metrics at kimg {record['kimg']}: " + format_metrics(results).replace("\n", "; "))
+        self._curves()
 
     def _checkpoint(self) -> None:
         """Write a network snapshot and point latest.pt at it; never a diverging state."""
@@ -294,9 +296,12 @@ class _Run:
         ckpt.link_latest(path)
         ckpt.prune_snapshots(self.run.path, self.config.keep_snapshots)
         self.last_checkpoint = path
-        if self.history:
-            draw_curves(self.history, self.run.path / CURVES)
+        self._curves()
         self.say(f"saved {path.name} (kimg {self.nimg / 1000:.3f})")
+
+    def _curves(self) -> None:
+        if self.history and self.world.is_main:
+            draw_curves(self.history, self.run.path / CURVES, self.metric_results)
 
     def _state(self) -> dict:
         phase = self.phase()
@@ -368,6 +373,7 @@ def train(
     """
     own_world = world is None
     world = world or setup(config.device)
+    set_tf32(config.tf32)
     if world.device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes per phase: let cuDNN pick its fastest kernels
     session = None

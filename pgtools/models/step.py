@@ -20,6 +20,7 @@ from pgtools.models.config import TrainConfig
 from pgtools.models.data import RealImageFeed
 from pgtools.models.distributed import World
 from pgtools.models.loss import WGANGPLoss
+from pgtools.models.precision import amp_dtype
 from pgtools.models.schedule import Phase
 
 # Purposes of the seeded generators (the feed uses 1-4 for its own draws).
@@ -65,22 +66,28 @@ def draw_inputs(feed: RealImageFeed, phase: Phase, step: int, *, config: TrainCo
                       world.shard(g_latents).to(device), g_labels)
 
 
+def ema_beta(config: TrainConfig, minibatch: int, nimg: int) -> float:
+    """β of the G_ema update after a step of ``minibatch`` images that started at ``nimg`` images.
+
+    The paper's fixed ``ema_beta`` per step, or with ``ema_kimg`` a half-life in images
+    (StyleGAN2-ADA's ``ema_kimg``): β = 0.5 ** (minibatch / (ema_kimg · 1000)), the half-life
+    limited to ``ema_rampup`` × nimg when ``ema_rampup`` is set, so that G_ema of a short run
+    forgets the initial weights.
+    """
+    if config.ema_kimg is None:
+        return config.ema_beta
+    ema_nimg = config.ema_kimg * 1000
+    if config.ema_rampup is not None:
+        ema_nimg = min(ema_nimg, nimg * config.ema_rampup)
+    return 0.5 ** (minibatch / max(ema_nimg, 1e-8))
+
+
 @torch.no_grad()
 def update_ema(ema: nn.Module, net: nn.Module, beta: float) -> None:
-    """``θ_ema ← β θ_ema + (1 − β) θ`` for parameters; buffers are copied."""
-    for averaged, current in zip(ema.parameters(), net.parameters()):
-        averaged.lerp_(current, 1.0 - beta)
+    """``θ_ema ← β θ_ema + (1 − β) θ`` for parameters (one foreach pass); buffers are copied."""
+    torch._foreach_lerp_(list(ema.parameters()), list(net.parameters()), 1.0 - beta)
     for averaged, current in zip(ema.buffers(), net.buffers()):
         averaged.copy_(current)
-
-
-def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
-    """The autocast dtype of ``--amp``: bfloat16 where supported (CPU, recent GPUs), else float16."""
-    if not enabled:
-        return None
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
 
 
 class Trainer:
@@ -95,10 +102,9 @@ class Trainer:
         self.G, self.D, self.G_ema = G, D, G_ema
         self.config, self.world = config, world
         self.loss = WGANGPLoss(G, D, gp_lambda=config.gp_lambda, drift=config.drift)
+        # --amp autocasts the G step only: D's loss and gradient penalty (whose inner gradient is
+        # not loss-scaled and whose norm bfloat16's 8-bit mantissa would blur) stay in float32.
         self.dtype = amp_dtype(world.device, config.amp)
-        # The gradient penalty's inner gradient is not loss-scaled, so float16 would underflow
-        # there: with float16 the D step stays in float32 and only the G step is loss-scaled.
-        self.d_dtype = None if self.dtype == torch.float16 else self.dtype
         scaled = self.dtype == torch.float16
         self.scalers = {"G": torch.amp.GradScaler(world.device.type, enabled=scaled),
                         "D": torch.amp.GradScaler(world.device.type, enabled=False)}
@@ -109,7 +115,9 @@ class Trainer:
 
     def _new_optimizers(self, lod_key: tuple[int, int]) -> None:
         betas, eps, lr = tuple(self.config.betas), self.config.eps, self.config.lr
-        self.optimizers = {name: torch.optim.Adam(net.parameters(), lr=lr, betas=betas, eps=eps)
+        # fused: one kernel for all parameters (deterministic; its rounding differs from the
+        # per-tensor Adam's in the last bits, ~5e-7 after 20 steps)
+        self.optimizers = {name: torch.optim.Adam(net.parameters(), lr=lr, betas=betas, eps=eps, fused=True)
                            for name, net in (("G", self.G), ("D", self.D))}
         self.lod_key = lod_key
 
@@ -121,10 +129,11 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = phase.lr
 
-    def _autocast(self, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-        if dtype is None:
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """The G step's autocast under --amp (nothing without it)."""
+        if self.dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.world.device.type, dtype=dtype)
+        return torch.autocast(self.world.device.type, dtype=self.dtype)
 
     def _apply(self, name: str, net: nn.Module, loss: Tensor, loss_value: float) -> bool:
         """Backward, average gradients over ranks, step unless non-finite; True if every rank's
@@ -136,7 +145,7 @@ class Trainer:
         self.world.mean_(grads + [flag])
         if scaler.is_enabled():
             scaler.unscale_(optimizer)
-        finite = bool(torch.stack([g.abs().amax() for g in grads]).isfinite().all()) if grads else True
+        finite = bool(torch.stack(torch._foreach_norm(grads, math.inf)).isfinite().all()) if grads else True
         if finite:
             optimizer.step()
         else:
@@ -146,23 +155,23 @@ class Trainer:
         optimizer.zero_grad(set_to_none=True)
         return math.isfinite(loss_value) if self.world.world_size == 1 else float(flag) == 0.0
 
-    def step(self, phase: Phase, inputs: StepInputs) -> dict[str, float]:
-        """One D step and one G step at ``phase``, then the EMA update; returns the statistics."""
+    def step(self, phase: Phase, inputs: StepInputs, *, nimg: int) -> dict[str, float]:
+        """One D step (float32) and one G step (autocast under --amp) at ``phase``, then the EMA
+        update; ``nimg``: images shown before this step. Returns the statistics."""
         self.prepare(phase)
-        with self._autocast(self.d_dtype):
-            d_loss, d_stats = self.loss.discriminator_loss(
-                inputs.reals, inputs.d_latents, inputs.real_labels, resolution=phase.resolution,
-                alpha=phase.alpha, gp_halvings=phase.gp_halvings, u=inputs.penalty_weights)
+        d_loss, d_stats = self.loss.discriminator_loss(
+            inputs.reals, inputs.d_latents, inputs.real_labels, resolution=phase.resolution,
+            alpha=phase.alpha, gp_halvings=phase.gp_halvings, u=inputs.penalty_weights)
         d_ok = self._apply("D", self.D, d_loss, d_stats["loss"])
         self.D.requires_grad_(False)
         try:
-            with self._autocast(self.dtype):
+            with self._autocast():
                 g_loss, g_stats = self.loss.generator_loss(inputs.g_latents, inputs.g_labels,
                                                            resolution=phase.resolution, alpha=phase.alpha)
             g_ok = self._apply("G", self.G, g_loss, g_stats["loss"])
         finally:
             self.D.requires_grad_(True)
-        update_ema(self.G_ema, self.G, self.config.ema_beta)
+        update_ema(self.G_ema, self.G, ema_beta(self.config, phase.minibatch, nimg))
         self.bad_steps = 0 if d_ok and g_ok else self.bad_steps + 1
         return {**{f"D/{k}": v for k, v in d_stats.items()}, **{f"G/{k}": v for k, v in g_stats.items()}}
 

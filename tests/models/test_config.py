@@ -29,6 +29,8 @@ def test_defaults_follow_the_paper(tiny_dataset):
     assert config.minibatch == {4: 128, 8: 128, 16: 128}
     assert (config.latent_dim, config.fmap_base, config.fmap_max, config.mbstd_group_size) == (512, 8192, 512, 4)
     assert not config.mirror and config.metrics == [] and config.device == "auto"
+    assert (config.ema_kimg, config.ema_rampup, config.tf32, config.amp, config.channels_last) == (
+        None, None, False, False, True)
     assert config.cache_gb == default_cache_gb() > 0
     assert config.run_name == "tiny-16"
 
@@ -45,6 +47,11 @@ def test_presets_and_overrides(tmp_path, pyramid_maker):
     assert small.minibatch == {4: 64, 8: 128, 16: 128, 32: 64, 64: 16}
     cifar = resolve_config(str(pyramid_maker(tmp_path / "c.h5", count=2, resolution=32)), preset="cifar10-32")
     assert (cifar.resolution, cifar.mirror) == (32, False)
+    quick = resolve_config(str(tmp_path / "c.h5"), preset="quick-32")
+    assert (quick.fmap_base, quick.fmap_max, quick.latent_dim, quick.lr, quick.ema_kimg, quick.ema_rampup) == (
+        512, 64, 128, 0.003, 0.5, 0.05)
+    assert quick.minibatch == {4: 8, 8: 8, 16: 8, 32: 8} and quick.run_name == "quick-32"
+    assert resolve_config(str(tmp_path / "c.h5"), preset="quick-32", minibatch="16").minibatch[32] == 16
     with pytest.raises(PgtoolsError, match=r"c.h5: resolution 256 is not in the file \(it holds levels up to 32x32; "
                                            r"choose one of 4, 8, 16, 32\)"):
         resolve_config(str(tmp_path / "c.h5"), preset="lsun-256")
@@ -86,6 +93,8 @@ def test_user_errors_are_one_clear_line(tmp_path, tiny_dataset):
         (tiny_dataset, {"minibatch": "6"}, "not a multiple of the minibatch-stddev group size 4"),
         (tiny_dataset, {"stabilize_kimg": float("inf")}, "--stabilize_kimg must be a positive number"),
         (tiny_dataset, {"device": "tpu"}, "--device 'tpu': choose auto, cpu or cuda"),
+        (tiny_dataset, {"ema_kimg": 0}, "--ema_kimg must be a positive number, got 0"),
+        (tiny_dataset, {"ema_rampup": 0.05}, "--ema_rampup needs --ema_kimg"),
     ]
     for dataset, options, message in cases:
         with pytest.raises(PgtoolsError, match=message):

@@ -60,7 +60,12 @@ def test_smoke_run_grows_to_16x16_and_writes_every_file(tiny_config):
     assert sorted(p.name for p in run.glob("fakes*")) == ["fakes000000000.png", "fakes000000080.png",
                                                          "fakes000000160.png"]
     assert Image.open(run / "fakes000000160.png").size == (16 * 16, 9 * 16)
-    assert Image.open(run / "training_curves.png").size == (900, 420)
+    curves = np.asarray(Image.open(run / "training_curves.png"))
+    assert curves.shape == (420 + 2 * 260, 900, 3)  # the losses, then a panel per metric
+    swd_green, ms_ssim_purple = (30, 140, 60), (150, 60, 170)
+    assert not (curves[:420] == swd_green).all(axis=-1).any()
+    assert (curves[420:680] == swd_green).all(axis=-1).sum() > 20  # the SWD line and its points
+    assert (curves[680:] == ms_ssim_purple).all(axis=-1).sum() > 20
     assert sorted(p.name for p in run.glob("*.pt")) == ["latest.pt", "network-snapshot-000000080.pt",
                                                         "network-snapshot-000000160.pt"]
     snapshot = run / "network-snapshot-000000160.pt"
@@ -73,10 +78,12 @@ def test_smoke_run_grows_to_16x16_and_writes_every_file(tiny_config):
     assert len(status) == 10 and "16x16 stabilize" in status[-1] and "img/s" in status[-1]
     log = (run / "log.txt").read_text()
     assert all(line in log for line in lines)
+    assert "metrics at kimg 0.16: SWD x1e3 (16 / average): " in log
 
 
-def test_resume_after_interruption_mid_fade_in_is_bit_identical(tiny_config, tmp_path):
-    uninterrupted = train(tiny_config(mirror=True, outdir=str(tmp_path / "a")))
+@pytest.mark.parametrize("ema", [{}, {"ema_kimg": 0.02, "ema_rampup": 0.5}], ids=["ema-beta", "ema-half-life"])
+def test_resume_after_interruption_mid_fade_in_is_bit_identical(tiny_config, tmp_path, ema):
+    uninterrupted = train(tiny_config(mirror=True, outdir=str(tmp_path / "a"), **ema))
 
     class Stop(Exception):
         pass
@@ -85,7 +92,7 @@ def test_resume_after_interruption_mid_fade_in_is_bit_identical(tiny_config, tmp
         if line.startswith("tick") and "kimg 0.064" in line:
             raise Stop
 
-    interrupted_config = tiny_config(mirror=True, outdir=str(tmp_path / "b"), snapshot_kimg=0.024)
+    interrupted_config = tiny_config(mirror=True, outdir=str(tmp_path / "b"), snapshot_kimg=0.024, **ema)
     with pytest.raises(Stop):
         train(interrupted_config, report=stop_after_kimg_0_064)
     run = next((tmp_path / "b").iterdir())
@@ -165,11 +172,11 @@ def test_step_with_non_finite_gradients_is_skipped(tiny_config):
         inputs = draw_inputs(feed, phase, 0, config=config, world=World())
         before = {name: p.detach().clone() for name, p in D.named_parameters()}
         hook = D.blocks["4"].dense1.bias.register_hook(lambda grad: grad * float("nan"))
-        stats = trainer.step(phase, inputs)
+        stats = trainer.step(phase, inputs, nimg=0)
         hook.remove()
         assert math.isfinite(stats["D/loss"]) and trainer.skipped_steps == 1 and trainer.bad_steps == 0
         assert all(torch.equal(p, before[name]) for name, p in D.named_parameters())  # D untouched
-        trainer.step(phase, draw_inputs(feed, phase, 1, config=config, world=World()))
+        trainer.step(phase, draw_inputs(feed, phase, 1, config=config, world=World()), nimg=8)
         assert trainer.skipped_steps == 1
         assert not torch.equal(D.blocks["4"].dense1.weight, before["blocks.4.dense1.weight"])
 
