@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import click
@@ -139,6 +140,8 @@ def train(dataset: str | None, preset: str | None, minibatch: str | None, condit
     try:
         run_dir = run_training(config, resume=resume, init=init, report=report)
     except Interrupted as stop:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a late second signal must not kill the exit
+            signal.signal(signum, signal.SIG_IGN)
         if main_rank:
             click.echo(str(stop)[0].upper() + str(stop)[1:], err=True)
         raise SystemExit(128 + stop.signum) from None
