@@ -10,10 +10,13 @@ from pgtools.errors import PgtoolsError
 from pgtools.pyramid import (
     Pyramid,
     PyramidWriter,
+    halve,
     images_per_chunk,
     labels_path,
+    level_resolutions,
     lod_levels,
     partial_path,
+    quantize,
     write_pyramid,
 )
 
@@ -81,6 +84,32 @@ def test_source_larger_than_resolution_is_halved_first():
     assert sorted(levels) == [1, 2, 4, 8]
     for r in levels:
         np.testing.assert_array_equal(levels[r], full[r])
+
+
+def float_chain(images: np.ndarray, resolution: int) -> dict[int, np.ndarray]:
+    """The original's vectorised float32 chain (halve, then quantize) for whole batches."""
+    levels, current = {}, images
+    for r in reversed(level_resolutions(resolution)):
+        while current.shape[-1] > r:
+            current = halve(current)
+        levels[r] = quantize(current)
+    return levels
+
+
+@pytest.mark.parametrize("shape, resolution", [((4, 3, 128, 128), 128), ((1, 1, 1024, 1024), 1024), ((1, 1, 2048, 2048), 512)])
+@pytest.mark.parametrize("pixels", ["random", "near_white", "halves"])
+def test_integer_levels_equal_the_float_chain_bit_for_bit(shape, resolution, pixels):
+    # Integer sums up to 8 halvings, float32 below (1024 -> 1 takes 10): same bytes as the float chain,
+    # including the largest sums (white) and many exact halves.
+    rng = np.random.default_rng(3)
+    images = {"random": lambda: rng.integers(0, 256, shape, dtype=np.uint8),
+              "near_white": lambda: rng.integers(253, 256, shape, dtype=np.uint8),
+              "halves": lambda: rng.choice(np.array([0, 1, 2, 3, 254, 255], np.uint8), shape)}[pixels]()
+    levels, expected = lod_levels(images, resolution), float_chain(images, resolution)
+    assert sorted(levels) == sorted(expected)
+    for r in expected:
+        assert levels[r].dtype == np.uint8
+        np.testing.assert_array_equal(levels[r], expected[r])
 
 
 def test_levels_reject_bad_shapes():
