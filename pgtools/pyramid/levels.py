@@ -13,6 +13,7 @@ import numpy as np
 
 from pgtools.pyramid.format import is_power_of_two, level_resolutions
 
+Levels = dict[int, np.ndarray]  # {r: uint8 (N, C, r, r)} for r = R, R/2, ..., 1
 EXACT_HALVINGS = 8  # 255 * 4**8 < 2**24: every sum of 4**8 uint8 values is exact in float32
 
 
@@ -44,7 +45,7 @@ def _rounded_mean(sums: np.ndarray, halvings: int) -> np.ndarray:
     return ((sums + ((1 << (shift - 1)) - 1) + ((sums >> shift) & 1)) >> shift).astype(np.uint8)
 
 
-def lod_levels(images: np.ndarray, resolution: int) -> dict[int, np.ndarray]:
+def lod_levels(images: np.ndarray, resolution: int) -> Levels:
     """Every level of a batch, as the original computed them.
 
     Args:

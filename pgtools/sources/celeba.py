@@ -59,4 +59,4 @@ def open_celeba(folder: str | os.PathLike, *, cx: int = 89, cy: int = 121, worke
     attrs = {"source": str(folder.resolve()), "source_format": "celeba", "source_images": len(paths),
              "cx": cx, "cy": cy}
     return Source(resolution=SIDE, channels=3, count=len(paths),
-                  batches=decode_files(paths, crop, image_bytes=3 * SIDE * SIDE, workers=workers), attrs=attrs)
+                  batches=decode_files(paths, crop, resolution=SIDE, image_bytes=3 * SIDE * SIDE, workers=workers), attrs=attrs)

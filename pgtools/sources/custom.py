@@ -45,4 +45,5 @@ def open_custom(folder: str | os.PathLike, *, workers: int | None = None) -> Sou
     load = functools.partial(load_image, side=side, channels=channels)
     attrs = {"source": str(folder.resolve()), "source_format": "custom", "source_images": len(paths)}
     return Source(resolution=side, channels=channels, count=len(paths),
-                  batches=decode_files(paths, load, image_bytes=channels * side * side, workers=workers), attrs=attrs)
+                  batches=decode_files(paths, load, resolution=side, image_bytes=channels * side * side,
+                                               workers=workers), attrs=attrs)
