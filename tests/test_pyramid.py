@@ -143,6 +143,32 @@ def test_write_read_round_trip(tmp_path, options):
         np.testing.assert_array_equal(pyramid.read_indices(4, indices), expected[4][indices])
 
 
+@pytest.mark.parametrize("options", [{}, {"compat": True}, {"compression": "gzip-1"}])
+def test_levels_from_workers_are_written_like_images(tmp_path, monkeypatch, options):
+    # Batches given as images or as their levels (as the folder sources' workers send them), mixed,
+    # flushed every 10 images: the file holds the same bytes as when every level is computed here.
+    monkeypatch.setattr("pgtools.pyramid.writer.BLOCK_BYTES", 10 * 3 * 128 * 128)
+    images = np.random.default_rng(4).integers(0, 256, (23, 3, 128, 128), dtype=np.uint8)
+    batches = [images[i:i + 3] for i in range(0, 23, 3)]
+    mixed = [lod_levels(batch, 128) if k % 3 else batch for k, batch in enumerate(batches)]
+    assert write_pyramid(tmp_path / "x.h5", mixed, resolution=128, channels=3, count=23, **options) == 23
+    expected = lod_levels(images, 128)
+    with Pyramid(tmp_path / "x.h5") as pyramid:
+        for r in pyramid.levels:
+            np.testing.assert_array_equal(pyramid.read(r), expected[r])
+
+
+def test_add_rejects_levels_that_do_not_fit(tmp_path):
+    levels = lod_levels(np.zeros((2, 3, 8, 8), np.uint8), 8)
+    with PyramidWriter(tmp_path / "x.h5", resolution=8, channels=3) as writer:
+        with pytest.raises(ValueError, match=r"expected levels \[1, 2, 4, 8\], got \[2, 4, 8\]"):
+            writer.add({r: level for r, level in levels.items() if r > 1})
+        with pytest.raises(ValueError, match=r"expected uint8 \(n, 3, S, S\) images or their levels, got levels \[1, 2, 4\]"):
+            writer.add(lod_levels(np.zeros((2, 3, 4, 4), np.uint8), 4))
+        writer.add(levels)
+    assert writer.num_written == 2
+
+
 def test_compat_layout_is_the_originals(tmp_path):
     images = np.zeros((5, 3, 16, 16), dtype=np.uint8)
     _write(tmp_path / "c.h5", images, compat=True)

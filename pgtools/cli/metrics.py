@@ -10,12 +10,12 @@ import click
 from pgtools.cli.common import option, quiet_option
 from pgtools.errors import PgtoolsError
 from pgtools.progress import Progress
-from pgtools.pyramid import Pyramid
 
 
 def _fakes(path: str, resolution: int | None, count: int, seed: int, device: str):
     """(resolution, image batches, description) for a pyramid or a checkpoint / run directory."""
     from pgtools.models.metrics.sets import generated, pyramid_sample
+    from pgtools.pyramid import Pyramid
 
     if Path(path).suffix in (".h5", ".hdf5"):
         pyramid = Pyramid(path)
@@ -50,6 +50,7 @@ def metrics(reals: str, fakes: str, num_images: int, metrics: str, resolution: i
     """
     from pgtools.models.metrics import compute_metrics, format_metrics
     from pgtools.models.metrics.sets import pyramid_sample
+    from pgtools.pyramid import Pyramid
 
     names = [name.strip() for name in metrics.split(",") if name.strip()]
     with Pyramid(reals) as real_pyramid:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 
 from pgtools.atomic import atomic_output
 from pgtools.cli.common import echo, option, quiet_option
 from pgtools.errors import PgtoolsError
-from pgtools.inspection import compare as compare_files
-from pgtools.inspection import contact_sheet, describe
-from pgtools.png import save_png, to_pil
 from pgtools.progress import Progress
-from pgtools.pyramid import Pyramid
+
+if TYPE_CHECKING:
+    from pgtools.pyramid import Pyramid
 
 EXISTING_FILE = click.Path(dir_okay=False)
 
@@ -35,6 +34,8 @@ def inspect(file: str, as_json: bool) -> None:
     Example:
       pgtools inspect celeba-128x128.h5 --json
     """
+    from pgtools.inspection import describe
+
     info = describe(file)
     if as_json:
         click.echo(json.dumps(info, indent=2, default=str))
@@ -74,6 +75,8 @@ def compare(file_a: str, file_b: str, show: int) -> None:
     Example:
       pgtools compare mine.h5 theirs.h5
     """
+    from pgtools.inspection import compare as compare_files
+
     result = compare_files(file_a, file_b, show=show)
     for problem in result.problems:
         click.echo(problem.capitalize())
@@ -123,6 +126,9 @@ def extract(file: str, outdir: str, start: int, stop: int | None, step: int, res
     Example:
       pgtools extract celeba-128x128.h5 out_dir --start 0 --stop 100 --resolution 64
     """
+    from pgtools.png import to_pil
+    from pgtools.pyramid import Pyramid
+
     with Pyramid(file) as pyramid:
         indices, resolution = _selection(pyramid, start, stop, step, resolution)
         progress = Progress(f"Extracting to {outdir}", len(indices), enabled=not quiet)
@@ -151,6 +157,12 @@ def grid(file: str, output: str, resolution: int | None, count: int, start: int,
     Example:
       pgtools grid celeba-128x128.h5 grid.png --resolution 64 --count 64
     """
+    import numpy as np
+
+    from pgtools.inspection import contact_sheet
+    from pgtools.png import save_png
+    from pgtools.pyramid import Pyramid
+
     with Pyramid(file) as pyramid:
         if random_seed is None:
             indices, resolution = _selection(pyramid, start, start + count, 1, resolution)
@@ -180,6 +192,8 @@ def display(file: str, start: int, stop: int | None, step: int, resolution: int 
     if not _has_display():
         raise PgtoolsError(f"no display available here; {instead}")
     import cv2
+
+    from pgtools.pyramid import Pyramid
 
     with Pyramid(file) as pyramid:
         indices, resolution = _selection(pyramid, start, stop, step, resolution)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from pgtools.pyramid.levels import Levels
+    from pgtools.pyramid.levels import Levels
 
 
 @dataclass
