@@ -15,7 +15,9 @@ import numpy as np
 from pgtools.errors import PgtoolsError
 from pgtools.pyramid import is_power_of_two
 from pgtools.sources import Source
-from pgtools.sources.images import ACCEPTED, check_alike, decode_files, list_files, load_pixels, scan_headers
+from pgtools.sources.images import (
+    ACCEPTED, channels_first, check_alike, decode_files, list_files, load_pixels, scan_headers,
+)
 
 
 def load_image(path: Path, *, side: int, channels: int) -> np.ndarray:
@@ -24,7 +26,7 @@ def load_image(path: Path, *, side: int, channels: int) -> np.ndarray:
     expected = (side, side) if channels == 1 else (side, side, 3)
     if pixels.shape != expected:
         raise PgtoolsError(f"{path}: decoded to shape {pixels.shape}, expected {expected} (did the file change?)")
-    return pixels[np.newaxis] if channels == 1 else pixels.transpose(2, 0, 1)
+    return channels_first(pixels)
 
 
 def open_custom(folder: str | os.PathLike, *, workers: int | None = None) -> Source:
