@@ -21,7 +21,7 @@ import numpy as np
 import PIL.Image
 
 from pgtools.errors import PgtoolsError
-from pgtools.parallel import ordered_map
+from pgtools.parallel import default_workers, ordered_map
 from pgtools.pyramid.levels import Levels, lod_levels
 
 T = TypeVar("T")
@@ -34,6 +34,7 @@ MODE_NAMES = {
 }
 TASK_BYTES = 4 * 2**20  # decoded pixels returned by one worker task: small tasks keep every core busy to the end
 MAX_TASK_IMAGES = 256
+TASKS_PER_WORKER = 4  # tasks queued per worker: enough to keep decoding while the writer writes a block
 HEADERS_PER_TASK = 512
 
 
@@ -203,7 +204,9 @@ def decode_files(
     """Apply ``load`` to every path in a worker pool; yields the pyramid levels of consecutive
     batches in order, computed in the workers (so the writing process only writes)."""
     tasks = batched(paths, images_per_task(image_bytes))
-    return ordered_map(functools.partial(_load_batch, load, resolution), tasks, workers=workers)
+    cores = default_workers() if workers is None else min(workers, default_workers())
+    return ordered_map(functools.partial(_load_batch, load, resolution), tasks, workers=workers,
+                       in_flight=TASKS_PER_WORKER * max(1, cores))
 
 
 def _load_batch(load: Callable[[Path], np.ndarray], resolution: int, paths: list[Path]) -> Levels:
