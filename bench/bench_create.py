@@ -17,7 +17,6 @@ Usage: ``python bench/bench_create.py [--dataset custom|celeba] [--count 3000] [
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import pickle
 import resource
@@ -36,9 +35,9 @@ from synthetic import peak_rss_mib, write_pngs  # noqa: E402
 
 from pgtools.parallel import default_workers  # noqa: E402
 from pgtools.pyramid import PyramidWriter, lod_levels, write_pyramid  # noqa: E402
-from pgtools.sources.celeba import PNG_FOLDER, crop_image, open_celeba  # noqa: E402
+from pgtools.sources.celeba import PNG_FOLDER, open_celeba  # noqa: E402
 from pgtools.sources.custom import open_custom  # noqa: E402
-from pgtools.sources.images import load_pixels, read_header  # noqa: E402
+from pgtools.sources.images import channels_first, load_pixels, read_header  # noqa: E402
 
 # dataset -> case name -> (decode with pgtools' source and its workers?, write_pyramid options)
 CASES = {
@@ -108,22 +107,24 @@ def _per_image_ms(work, items) -> float:
 def breakdown(folder: Path, target: Path) -> dict[str, float]:
     """CPU ms per image of each stage of create_celeba's work, and of the baseline's, in this process."""
     paths = sorted((folder / PNG_FOLDER).iterdir())[:BREAKDOWN_SAMPLE]
-    first = read_header(paths[0])
-    crop = functools.partial(crop_image, cx=CX, cy=CY, height=first.height, width=first.width)
-    crops = np.stack([crop(path) for path in paths])
+    decoded = [load_pixels(path) for path in paths]
+    crops = np.stack([_crop(pixels) for pixels in decoded])
     levels = lod_levels(crops, 128)
-    decode_ms = _per_image_ms(load_pixels, paths)
     n = len(paths)
     return {
         "worker: read header (Pillow)": _per_image_ms(read_header, paths),
-        "worker: read + decode PNG (OpenCV)": decode_ms,
-        "worker: crop": _per_image_ms(crop, paths) - decode_ms,
+        "worker: read + decode PNG (OpenCV)": _per_image_ms(load_pixels, paths),
+        "worker: crop, channels first": _per_image_ms(_crop, decoded),
         "worker: all levels (integer sums)": _per_image_ms(lambda _: lod_levels(crops, 128), [0]) / n,
         "worker -> main: pickle + unpickle levels": _per_image_ms(lambda _: pickle.loads(pickle.dumps(levels)), [0]) / n,
         "main: HDF5 writes, default layout": _per_image_ms(lambda _: _write(target, levels, {}), [0]) / n,
         "baseline: decode PNG (Pillow)": _per_image_ms(lambda path: np.asarray(PIL.Image.open(path)), paths),
         "baseline: HDF5 writes, compat layout (gzip-4)": _per_image_ms(lambda _: _write(target, levels, {"compat": True}), [0]) / n,
     }
+
+
+def _crop(pixels: np.ndarray) -> np.ndarray:
+    return channels_first(pixels[CY - HALF:CY + HALF, CX - HALF:CX + HALF])
 
 
 def _write(target: Path, levels: dict, options: dict) -> None:
