@@ -144,7 +144,7 @@ class PyramidWriter:
         """Write every queued image and record the count, so that a resume continues after them.
 
         Levels whose chunks hold one image are written part by part (each part is whole chunks, no
-        copy); smaller levels are stacked into one write, so that no chunk is written twice.
+        copy); smaller levels are stacked into one write per block, so that few chunks are written twice.
         """
         if not self._pending:
             return

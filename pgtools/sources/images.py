@@ -145,8 +145,8 @@ def scan_headers(paths: Sequence[Path], *, workers: int | None = None) -> list[H
 def load_pixels(path: Path) -> np.ndarray:
     """Decoded uint8 pixels as Pillow gives them: (H, W) grayscale or (H, W, 3) RGB.
 
-    Pillow checks the header; PNG pixels then come from OpenCV's libpng, about a quarter faster
-    and the same bytes (PNG is lossless; ancillary chunks such as gAMA, tRNS or eXIf change
+    Pillow checks the header; PNG pixels then come from OpenCV's libpng, for less CPU and the
+    same bytes (PNG is lossless; ancillary chunks such as gAMA, tRNS or eXIf change
     neither decoder's output with the flags used). Other formats, or anything OpenCV cannot
     decode, go through Pillow.
     """
@@ -155,7 +155,7 @@ def load_pixels(path: Path) -> np.ndarray:
     except IsADirectoryError:
         data = b""  # _open names the folder
     except OSError as err:
-        raise PgtoolsError(f"{path}: cannot read ({err.strerror or err})") from None
+        raise PgtoolsError(f"{path}: cannot read ({err})") from None
     with _open(path, data) as image:
         pixels = _decode_png(data, image) if image.format == "PNG" else None
         if pixels is not None:

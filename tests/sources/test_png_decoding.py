@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -61,3 +62,21 @@ def test_what_opencv_cannot_decode_fails_through_pillow_quietly(tmp_path, capfd)
     with pytest.raises(PgtoolsError, match=r"cut.png: cannot decode \(image file is truncated"):
         load_pixels(path)
     assert capfd.readouterr().err == ""
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+def test_low_bit_depth_grayscale_is_scaled_alike(tmp_path, bits):
+    # Pillow reads 2- and 4-bit grayscale as L scaled to 0..255 (x85, x17); libpng expands the same way.
+    values = np.random.default_rng(bits).integers(0, 2**bits, (7, 16))
+    packed = np.packbits(((values[..., None] >> np.arange(bits)[::-1]) & 1).reshape(7, -1).astype(np.uint8), axis=1)
+    rows = b"".join(b"\x00" + row.tobytes() for row in packed)
+    header = struct.pack(">IIBBBBB", 16, 7, bits, 0, 0, 0, 0)
+    path = tmp_path / "gray.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows)) + _chunk(b"IEND", b""))
+    decoded = load_pixels(path)
+    np.testing.assert_array_equal(decoded, np.asarray(Image.open(path)))
+    np.testing.assert_array_equal(decoded, values * (255 // (2**bits - 1)))
