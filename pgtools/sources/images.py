@@ -12,6 +12,7 @@ import functools
 import io
 import itertools
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
@@ -36,6 +37,8 @@ TASK_BYTES = 4 * 2**20  # decoded pixels returned by one worker task: small task
 MAX_TASK_IMAGES = 256
 TASKS_PER_WORKER = 4  # tasks queued per worker: enough to keep decoding while the writer writes a block
 HEADERS_PER_TASK = 512
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_GRAY, PNG_RGB = 0, 2  # IHDR colour types of the accepted kinds
 
 
 @dataclass(frozen=True)
@@ -145,10 +148,10 @@ def scan_headers(paths: Sequence[Path], *, workers: int | None = None) -> list[H
 def load_pixels(path: Path) -> np.ndarray:
     """Decoded uint8 pixels as Pillow gives them: (H, W) grayscale or (H, W, 3) RGB.
 
-    Pillow checks the header; PNG pixels then come from OpenCV's libpng, for less CPU and the
-    same bytes (PNG is lossless; ancillary chunks such as gAMA, tRNS or eXIf change
-    neither decoder's output with the flags used). Other formats, or anything OpenCV cannot
-    decode, go through Pillow.
+    An 8-bit grayscale or RGB PNG (as its IHDR chunk says; scan_headers has had Pillow check every
+    file) is decoded by OpenCV's libpng, for less CPU and the same bytes (PNG is lossless; ancillary
+    chunks such as gAMA, tRNS or eXIf change neither decoder's output with the flags used). Other
+    files, and anything OpenCV cannot decode, go through Pillow, which names what is wrong.
     """
     try:
         data = path.read_bytes()
@@ -156,19 +159,25 @@ def load_pixels(path: Path) -> np.ndarray:
         data = b""  # _open names the folder
     except OSError as err:
         raise PgtoolsError(f"{path}: cannot read ({err})") from None
+    pixels = _decode_png(data)
+    if pixels is not None:
+        return pixels
     with _open(path, data) as image:
-        pixels = _decode_png(data, image) if image.format == "PNG" else None
-        if pixels is not None:
-            return pixels
         try:
             return np.asarray(image)
         except (OSError, SyntaxError, ValueError) as err:
             raise PgtoolsError(f"{path}: cannot decode ({err})") from None
 
 
-def _decode_png(data: bytes, image: PIL.Image.Image) -> np.ndarray | None:
-    """OpenCV's decoding of an accepted PNG (RGB order), or None when it fails or differs in shape."""
-    rgb = image.mode == "RGB"
+def _decode_png(data: bytes) -> np.ndarray | None:
+    """OpenCV's decoding of an 8-bit grayscale or RGB PNG (RGB order); None for anything else, or when
+    OpenCV fails or gives another size than the header."""
+    if len(data) < 33 or data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    if depth != 8 or colour not in (PNG_GRAY, PNG_RGB):
+        return None
+    rgb = colour == PNG_RGB
     flags = (cv2.IMREAD_COLOR if rgb else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # Pillow reports what fails
@@ -178,7 +187,7 @@ def _decode_png(data: bytes, image: PIL.Image.Image) -> np.ndarray | None:
         return None
     finally:
         cv2.utils.logging.setLogLevel(level)
-    if pixels is None or pixels.shape[:2] != (image.height, image.width):
+    if pixels is None or pixels.shape[:2] != (height, width):
         return None
     return pixels[:, :, ::-1] if rgb else pixels
 
