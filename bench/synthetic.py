@@ -12,10 +12,10 @@ from pgtools.parallel import ordered_map
 from pgtools.pyramid import write_pyramid
 
 
-def synthetic_image(seed: int, side: int = 128) -> np.ndarray:
-    """One uint8 (side, side, 3) image, a pure function of ``seed``."""
+def synthetic_image(seed: int, side: int = 128, height: int | None = None) -> np.ndarray:
+    """One uint8 (height, side, 3) image (height defaults to side), a pure function of ``seed``."""
     rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    yy, xx = np.mgrid[0:height or side, 0:side].astype(np.float32) / side
     angle = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(angle) * xx + np.sin(angle) * yy)[..., None]
     low, high = rng.uniform(0, 255, (2, 3)).astype(np.float32)
@@ -30,14 +30,15 @@ def synthetic_image(seed: int, side: int = 128) -> np.ndarray:
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-def _save_png(seed: int, folder: Path, side: int) -> None:
-    PIL.Image.fromarray(synthetic_image(seed, side)).save(folder / f"img{seed:06d}.png")
+def _save_png(seed: int, folder: Path, side: int, height: int | None) -> None:
+    PIL.Image.fromarray(synthetic_image(seed, side, height)).save(folder / f"img{seed:06d}.png")
 
 
-def write_pngs(folder: Path, count: int, side: int = 128) -> None:
-    """``count`` PNG files ``img000000.png``... into ``folder``, made on every core."""
+def write_pngs(folder: Path, count: int, side: int = 128, height: int | None = None) -> None:
+    """``count`` PNG files ``img000000.png``... of ``side`` x ``height`` into ``folder``, made on every core."""
     folder.mkdir(parents=True, exist_ok=True)
-    for _ in ordered_map(functools.partial(_save_png, folder=folder, side=side), range(count), in_flight=64):
+    save = functools.partial(_save_png, folder=folder, side=side, height=height)
+    for _ in ordered_map(save, range(count), in_flight=64):
         pass
 
 

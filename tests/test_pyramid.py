@@ -10,10 +10,13 @@ from pgtools.errors import PgtoolsError
 from pgtools.pyramid import (
     Pyramid,
     PyramidWriter,
+    halve,
     images_per_chunk,
     labels_path,
+    level_resolutions,
     lod_levels,
     partial_path,
+    quantize,
     write_pyramid,
 )
 
@@ -83,6 +86,32 @@ def test_source_larger_than_resolution_is_halved_first():
         np.testing.assert_array_equal(levels[r], full[r])
 
 
+def float_chain(images: np.ndarray, resolution: int) -> dict[int, np.ndarray]:
+    """The original's vectorised float32 chain (halve, then quantize) for whole batches."""
+    levels, current = {}, images
+    for r in reversed(level_resolutions(resolution)):
+        while current.shape[-1] > r:
+            current = halve(current)
+        levels[r] = quantize(current)
+    return levels
+
+
+@pytest.mark.parametrize("shape, resolution", [((4, 3, 128, 128), 128), ((1, 1, 1024, 1024), 1024), ((1, 1, 2048, 2048), 512)])
+@pytest.mark.parametrize("pixels", ["random", "near_white", "halves"])
+def test_integer_levels_equal_the_float_chain_bit_for_bit(shape, resolution, pixels):
+    # Integer sums up to 8 halvings, float32 below (1024 -> 1 takes 10): same bytes as the float chain,
+    # including the largest sums (white) and many exact halves.
+    rng = np.random.default_rng(3)
+    images = {"random": lambda: rng.integers(0, 256, shape, dtype=np.uint8),
+              "near_white": lambda: rng.integers(253, 256, shape, dtype=np.uint8),
+              "halves": lambda: rng.choice(np.array([0, 1, 2, 3, 254, 255], np.uint8), shape)}[pixels]()
+    levels, expected = lod_levels(images, resolution), float_chain(images, resolution)
+    assert sorted(levels) == sorted(expected)
+    for r in expected:
+        assert levels[r].dtype == np.uint8
+        np.testing.assert_array_equal(levels[r], expected[r])
+
+
 def test_levels_reject_bad_shapes():
     with pytest.raises(ValueError, match="power of two"):
         lod_levels(np.zeros((1, 3, 12, 12), np.uint8), 4)
@@ -112,6 +141,32 @@ def test_write_read_round_trip(tmp_path, options):
         np.testing.assert_array_equal(batch, expected[8][np.random.default_rng(0).integers(0, 40, 16)])
         np.testing.assert_array_equal(pyramid.load_level(4), expected[4])
         np.testing.assert_array_equal(pyramid.read_indices(4, indices), expected[4][indices])
+
+
+@pytest.mark.parametrize("options", [{}, {"compat": True}, {"compression": "gzip-1"}])
+def test_levels_from_workers_are_written_like_images(tmp_path, monkeypatch, options):
+    # Batches given as images or as their levels (as the folder sources' workers send them), mixed,
+    # flushed every 10 images: the file holds the same bytes as when every level is computed here.
+    monkeypatch.setattr("pgtools.pyramid.writer.BLOCK_BYTES", 10 * 3 * 128 * 128)
+    images = np.random.default_rng(4).integers(0, 256, (23, 3, 128, 128), dtype=np.uint8)
+    batches = [images[i:i + 3] for i in range(0, 23, 3)]
+    mixed = [lod_levels(batch, 128) if k % 3 else batch for k, batch in enumerate(batches)]
+    assert write_pyramid(tmp_path / "x.h5", mixed, resolution=128, channels=3, count=23, **options) == 23
+    expected = lod_levels(images, 128)
+    with Pyramid(tmp_path / "x.h5") as pyramid:
+        for r in pyramid.levels:
+            np.testing.assert_array_equal(pyramid.read(r), expected[r])
+
+
+def test_add_rejects_levels_that_do_not_fit(tmp_path):
+    levels = lod_levels(np.zeros((2, 3, 8, 8), np.uint8), 8)
+    with PyramidWriter(tmp_path / "x.h5", resolution=8, channels=3) as writer:
+        with pytest.raises(ValueError, match=r"expected levels \[1, 2, 4, 8\], got \[2, 4, 8\]"):
+            writer.add({r: level for r, level in levels.items() if r > 1})
+        with pytest.raises(ValueError, match=r"expected uint8 \(n, 3, S, S\) images or their levels, got levels \[1, 2, 4\]"):
+            writer.add(lod_levels(np.zeros((2, 3, 4, 4), np.uint8), 4))
+        writer.add(levels)
+    assert writer.num_written == 2
 
 
 def test_compat_layout_is_the_originals(tmp_path):

@@ -1,4 +1,7 @@
-"""create_celeba_hq and create_deltas: CelebA-HQ from CelebA plus the published deltas, and back."""
+"""create_celeba_hq and create_deltas: CelebA-HQ from CelebA plus the published deltas, and back.
+
+The CelebA-HQ stack (SciPy, cryptography) is imported when a command runs, not with the CLI.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,7 @@ from pgtools.atomic import check_target
 from pgtools.cli.common import cap_to_cpus, command_line, echo, option, quiet_option, writer_options
 from pgtools.errors import PgtoolsError
 from pgtools.progress import Progress
-from pgtools.pyramid import PyramidWriter, partial_path
-from pgtools.sources.celeba_hq import CelebAHQBuilder, create_deltas as make_deltas, read_pairs
-from pgtools.sources.celeba_hq.align import SIZE
+from pgtools.pyramid import partial_path
 
 BATCH = 8  # images written (and counted for --resume) at a time
 COUNTS = ("bit_exact_images", "signed_path_images")
@@ -47,6 +48,10 @@ def create_celeba_hq(output: str, celeba_dir: str, deltas_dir: str, tolerant: bo
     Example:
       pgtools create_celeba_hq celeba-hq-1024x1024.h5 ~/celeba ~/celeba-hq-deltas --tolerant
     """
+    from pgtools.pyramid import PyramidWriter
+    from pgtools.sources.celeba_hq import CelebAHQBuilder
+    from pgtools.sources.celeba_hq.align import SIZE
+
     output_path = Path(output)
     check_target(output_path, overwrite)
     builder = CelebAHQBuilder(celeba_dir, deltas_dir, tolerant=tolerant, workers=workers, in_flight=in_flight)
@@ -104,6 +109,8 @@ def create_deltas(celeba_dir: str, targets: str, deltas_dir: str, pairs_file: st
     Example:
       pgtools create_deltas ~/celeba my_faces/ my_deltas/ --pairs pairs.txt
     """
+    from pgtools.sources.celeba_hq import create_deltas as make_deltas, read_pairs
+
     check_target(Path(deltas_dir), overwrite)
     pairs = read_pairs(pairs_file)
     progress = Progress(f"Writing {Path(deltas_dir).name}", len(pairs), enabled=not quiet)

@@ -7,7 +7,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
 from click.core import ParameterSource
@@ -15,8 +15,10 @@ from click.core import ParameterSource
 from pgtools.errors import Different, PgtoolsError
 from pgtools.parallel import usable_cpus
 from pgtools.progress import Progress
-from pgtools.pyramid import COMPAT_COMPRESSION, COMPRESSIONS, DEFAULT_COMPRESSION, PyramidWriter
-from pgtools.sources import Source
+from pgtools.pyramid import COMPAT_COMPRESSION, COMPRESSIONS, DEFAULT_COMPRESSION
+
+if TYPE_CHECKING:
+    from pgtools.sources import Source
 
 
 def option(*names: str, **kwargs) -> Callable:
@@ -101,6 +103,8 @@ def echo(message: str, quiet: bool = False) -> None:
 def write_source(output: str, source: Source, *, overwrite: bool, compression: str, compat: bool, quiet: bool,
                  options: dict, **writer_options) -> int:
     """Write a source as a pyramid with progress and metadata; print a one-line summary."""
+    from pgtools.pyramid import PyramidWriter
+
     attrs = {"command": command_line(), "options": json.dumps(options, default=str), **source.attrs}
     progress = Progress(f"Writing {Path(output).name}", source.count, enabled=not quiet)
     with PyramidWriter(output, resolution=source.resolution, channels=source.channels, count=source.count,

@@ -1,26 +1,26 @@
-"""create_* commands: one function per raw dataset format, each writing one pyramid."""
+"""create_* commands: one function per raw dataset format, each writing one pyramid.
+
+Each command imports its source module when it runs, so that ``pgtools --help`` and the other
+commands do not load OpenCV, LMDB and the like.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
 
 from pgtools.atomic import check_target
 from pgtools.cli.common import echo, option, output_options, workers_option, write_source
 from pgtools.pyramid.partial import remove_stale_partial
-from pgtools.sources import Source
-from pgtools.sources.celeba import OFFICIAL_COUNT as CELEBA_COUNT
-from pgtools.sources.celeba import open_celeba
-from pgtools.sources.cifar import CIFAR100_LABELS, open_cifar10, open_cifar100
-from pgtools.sources.custom import open_custom
-from pgtools.sources.lsun import open_lsun
-from pgtools.sources.mnist import OFFICIAL_COUNT as MNIST_COUNT
-from pgtools.sources.mnist import open_mnist, open_mnist_rgb
-from pgtools.sources.transforms import TRANSFORMS
 
+if TYPE_CHECKING:
+    from pgtools.sources import Source
+
+CIFAR100_LABEL_TYPES = ["fine", "coarse"]  # the keys of sources.cifar.CIFAR100_LABELS (numpy stays unloaded)
+TRANSFORM_NAMES = ["center-crop", "center-crop-wide", "resize"]  # the keys of sources.transforms.TRANSFORMS
 OUTPUT = click.Path(dir_okay=False)
 INPUT = click.Path()  # existence is checked by the sources, with messages naming what is expected
 SHOWN_KEYS = 5
@@ -77,7 +77,9 @@ def create_mnist(output: str, mnist_dir: str, export_labels: bool, **_) -> None:
     Example:
       pgtools create_mnist mnist-32x32.h5 ~/mnist --export_labels
     """
-    _create(output, lambda: open_mnist(mnist_dir, export_labels=export_labels), MNIST_COUNT)
+    from pgtools.sources.mnist import OFFICIAL_COUNT, open_mnist
+
+    _create(output, lambda: open_mnist(mnist_dir, export_labels=export_labels), OFFICIAL_COUNT)
 
 
 @click.command("create_mnist_rgb")
@@ -95,8 +97,10 @@ def create_mnist_rgb(output: str, mnist_dir: str, num_images: int, random_seed: 
     Example:
       pgtools create_mnist_rgb mnist-rgb-32x32.h5 ~/mnist --num_images 1000000 --random_seed 123
     """
+    from pgtools.sources.mnist import OFFICIAL_COUNT, open_mnist_rgb
+
     _create(output, lambda: open_mnist_rgb(mnist_dir, num_images=num_images, random_seed=random_seed),
-            MNIST_COUNT)
+            OFFICIAL_COUNT)
 
 
 @click.command("create_cifar10")
@@ -111,6 +115,8 @@ def create_cifar10(output: str, cifar10_dir: str, export_labels: bool, **_) -> N
     Example:
       pgtools create_cifar10 cifar10-32x32.h5 ~/cifar10 --export_labels
     """
+    from pgtools.sources.cifar import open_cifar10
+
     _create(output, lambda: open_cifar10(cifar10_dir, export_labels=export_labels), 50_000)
 
 
@@ -118,7 +124,7 @@ def create_cifar10(output: str, cifar10_dir: str, export_labels: bool, **_) -> N
 @click.argument("output", type=OUTPUT)
 @click.argument("cifar100_dir", type=INPUT)
 @_labels_option("100 fine or 20 coarse classes")
-@option("--label_type", type=click.Choice(list(CIFAR100_LABELS)), default="fine", show_default=True,
+@option("--label_type", type=click.Choice(CIFAR100_LABEL_TYPES), default="fine", show_default=True,
         help="Which labels --export_labels stores.")
 @output_options
 def create_cifar100(output: str, cifar100_dir: str, export_labels: bool, label_type: str, **_) -> None:
@@ -128,6 +134,8 @@ def create_cifar100(output: str, cifar100_dir: str, export_labels: bool, label_t
     Example:
       pgtools create_cifar100 cifar100-32x32.h5 ~/cifar100 --export_labels
     """
+    from pgtools.sources.cifar import open_cifar100
+
     _create(output, lambda: open_cifar100(cifar100_dir, export_labels=export_labels, label_type=label_type), 50_000)
 
 
@@ -148,6 +156,8 @@ def create_lsun(output: str, lmdb_dir: str, resolution: int, max_images: int | N
     Example:
       pgtools create_lsun lsun-bedroom-256x256.h5 ~/lsun/bedroom_train_lmdb --resolution 256 --max_images 100000
     """
+    from pgtools.sources.lsun import open_lsun
+
     _create(output, lambda: open_lsun(lmdb_dir, resolution=resolution, max_images=max_images, skip_bad=skip_bad,
                                       workers=workers))
 
@@ -166,7 +176,9 @@ def create_celeba(output: str, celeba_dir: str, cx: int, cy: int, workers: int |
     Example:
       pgtools create_celeba celeba-128x128.h5 ~/celeba --cx 89 --cy 121
     """
-    _create(output, lambda: open_celeba(celeba_dir, cx=cx, cy=cy, workers=workers), CELEBA_COUNT)
+    from pgtools.sources.celeba import OFFICIAL_COUNT, open_celeba
+
+    _create(output, lambda: open_celeba(celeba_dir, cx=cx, cy=cy, workers=workers), OFFICIAL_COUNT)
 
 
 @click.command("create_custom")
@@ -175,7 +187,7 @@ def create_celeba(output: str, celeba_dir: str, cx: int, cy: int, workers: int |
 @option("--resolution", type=click.IntRange(min=1), default=None,
         help="Make every image this size (a power of two) by --transform [default: take the images as they are: "
              "square, power-of-two, all alike].")
-@option("--transform", type=click.Choice(list(TRANSFORMS)), default=None,
+@option("--transform", type=click.Choice(TRANSFORM_NAMES), default=None,
         help="How --resolution is reached, as StyleGAN2-ADA's dataset_tool [default: resize].")
 @option("--skip_bad", is_flag=True, help="Skip unreadable or undecodable image files (counted in the summary) "
                                          "instead of failing.")
@@ -193,6 +205,8 @@ def create_custom(output: str, image_dir: str, resolution: int | None, transform
       pgtools create_custom mine.h5 ~/my_images
       pgtools create_custom photos-256.h5 ~/photos --resolution 256 --transform center-crop --skip_bad
     """
+    from pgtools.sources.custom import open_custom
+
     _create(output, lambda: open_custom(image_dir, resolution=resolution, transform=transform, skip_bad=skip_bad,
                                         workers=workers))
 

@@ -7,20 +7,19 @@ import os
 import re
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 import click
-import numpy as np
 
 from pgtools.atomic import output_folder
 from pgtools.cli.common import echo, option, quiet_option
 from pgtools.errors import Damaged, Different, PgtoolsError
-from pgtools.inspection import compare as compare_files
-from pgtools.inspection import contact_sheet, describe
-from pgtools.inspection import verify as verify_file
-from pgtools.png import image_format, save_image, save_png
 from pgtools.progress import Progress
-from pgtools.pyramid import Pyramid, level_name
-from pgtools.pyramid.integrity import LevelCheck
+from pgtools.pyramid import level_name
+
+if TYPE_CHECKING:
+    from pgtools.pyramid import Pyramid
+    from pgtools.pyramid.integrity import LevelCheck
 
 EXISTING_FILE = click.Path(dir_okay=False)
 
@@ -35,6 +34,8 @@ def _ranges(spans: list[tuple[int, int]], shown: int = 4) -> str:
 
 
 def _verified(file: str, info: dict, quiet: bool) -> list[LevelCheck]:
+    from pgtools.inspection import verify as verify_file
+
     progress = Progress(f"Verifying {file}", sum(level["shape"][0] for level in info["levels"]), enabled=not quiet)
     checks = verify_file(file, progress)
     progress.close()
@@ -57,6 +58,7 @@ def inspect(file: str, as_json: bool, verify: bool) -> None:
       pgtools inspect celeba-128x128.h5 --verify
       pgtools inspect karras2018iclr-celebahq-1024x1024.pkl
     """
+    from pgtools.inspection import describe
     from pgtools.models.published import describe_network_file
 
     network = describe_network_file(file)
@@ -128,6 +130,8 @@ def compare(file_a: str, file_b: str, show: int) -> None:
     Example:
       pgtools compare mine.h5 theirs.h5
     """
+    from pgtools.inspection import compare as compare_files
+
     result = compare_files(file_a, file_b, show=show)
     for problem in result.problems:
         click.echo(problem.capitalize())
@@ -176,6 +180,9 @@ def extract(file: str, outdir: str, start: int, stop: int | None, step: int, res
     Example:
       pgtools extract celeba-128x128.h5 out_dir --start 0 --stop 100 --resolution 64
     """
+    from pgtools.png import save_png
+    from pgtools.pyramid import Pyramid
+
     with Pyramid(file) as pyramid:
         indices, resolution = _selection(pyramid, start, stop, step, resolution)
         folder = output_folder(outdir, r"img\d{8}\.png", overwrite=overwrite)
@@ -205,7 +212,13 @@ def grid(file: str, output: str, resolution: int | None, count: int, start: int,
     Example:
       pgtools grid celeba-128x128.h5 grid.png --resolution 64 --count 64
     """
-    image_format(output)
+    import numpy as np
+
+    from pgtools.inspection import contact_sheet
+    from pgtools.png import image_format, save_image
+    from pgtools.pyramid import Pyramid
+
+    image_format(output)  # refuse an unknown extension before reading anything
     with Pyramid(file) as pyramid:
         if random_seed is None:
             indices, resolution = _selection(pyramid, start, start + count, 1, resolution)
@@ -267,6 +280,8 @@ def display(file: str, start: int, stop: int | None, step: int, resolution: int 
     if problem:
         raise PgtoolsError(f"{problem}; {instead}")
     import cv2
+
+    from pgtools.pyramid import Pyramid
 
     with Pyramid(file) as pyramid:
         indices, resolution = _selection(pyramid, start, stop, step, resolution)

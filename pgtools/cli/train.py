@@ -11,9 +11,7 @@ import click
 
 from pgtools.cli.common import echo, option, quiet_option
 from pgtools.errors import PgtoolsError
-from pgtools.inspection import contact_sheet
 from pgtools.models.config import PRESETS
-from pgtools.png import image_format, save_image
 from pgtools.progress import Progress
 
 DEVICES = click.Choice(["auto", "cpu", "cuda"])
@@ -199,8 +197,10 @@ def generate(checkpoint: str, count: int, grid: str | None, outdir: str | None, 
     """
     import torch
 
+    from pgtools.inspection import contact_sheet
     from pgtools.models.api import to_uint8
     from pgtools.models.walk import write_frames
+    from pgtools.png import image_format, save_image
 
     if not grid and not outdir:
         raise PgtoolsError("give --grid FILE.png and/or --outdir FOLDER")

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from pgtools.errors import PgtoolsError
 from pgtools.models.schedule import TF_1GPU_MINIBATCH, Schedule
-from pgtools.pyramid import Pyramid
 
 # The TF release's "preset-v2-1gpu" (minibatch per resolution, 600 + 600 kimg per resolution,
 # 12,000 kimg in all, a higher learning rate at 1024) with each dataset's mirror setting.
@@ -178,6 +177,8 @@ def _check_positive(values: dict) -> None:
 
 def _dataset_facts(dataset: str, resolution: int | None, conditional: bool) -> tuple[int, int, int]:
     """(resolution, channels, num_classes) of a run on ``dataset``; validates the file."""
+    from pgtools.pyramid import Pyramid  # h5py only when a dataset is read, not for the CLI's presets
+
     with Pyramid(dataset) as pyramid:
         working = [r for r in pyramid.levels if r >= 4]
         if not working:

@@ -2,7 +2,12 @@
 
 A pyramid of resolution R = 2^k holds uint8 datasets ``data{r}x{r}`` of shape (N, C, r, r) for
 r = R, R/2, ..., 1, images in the same order in every level (the layout of NVIDIA's h5tool).
+
+The format's names and constants load at once; the reader, writer and level arithmetic (h5py,
+numpy) on first use, so that ``pgtools --help`` stays light.
 """
+
+import importlib
 
 from pgtools.pyramid.format import (
     BLOCK_BYTES,
@@ -19,9 +24,15 @@ from pgtools.pyramid.format import (
     parse_compression,
     partial_path,
 )
-from pgtools.pyramid.levels import halve, lod_levels, quantize
-from pgtools.pyramid.reader import Pyramid
-from pgtools.pyramid.writer import PyramidWriter, write_pyramid
+
+_LAZY = {"halve": "levels", "lod_levels": "levels", "quantize": "levels", "Pyramid": "reader",
+         "PyramidWriter": "writer", "write_pyramid": "writer"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
 
 __all__ = [
     "BLOCK_BYTES", "CHUNK_BYTES", "COMPAT_COMPRESSION", "COMPRESSED_CHUNK_BYTES", "COMPRESSIONS", "DEFAULT_COMPRESSION", "Pyramid", "PyramidWriter", "halve",

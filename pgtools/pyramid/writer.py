@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import os
 from pathlib import Path
 from typing import Callable, Iterable
@@ -17,13 +18,17 @@ from pgtools.pyramid.format import (
     BLOCK_BYTES, COMPAT_COMPRESSION, DEFAULT_COMPRESSION, images_per_chunk, is_power_of_two, labels_path, level_name,
     level_resolutions, parse_compression, partial_path,
 )
-from pgtools.pyramid.levels import lod_levels
+from pgtools.pyramid.levels import Levels, lod_levels
 from pgtools.pyramid.partial import disk_full_error, is_disk_full, lock_partial
 
 Progress = Callable[[int], None]
 # The lock is ours (lock_partial), not HDF5's. No chunk cache: a write that fails (a full disk) raises
 # where it is made, instead of while HDF5 closes the file, where it cannot be handled.
 OPEN_OPTIONS = {"locking": False, "rdcc_nbytes": 0}
+
+
+def _stack(arrays: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
 
 
 def _attr_text(value):
@@ -134,32 +139,56 @@ class PyramidWriter:
     def __enter__(self) -> "PyramidWriter":
         return self
 
-    def add(self, images: np.ndarray) -> None:
-        """Queue a uint8 (n, C, S, S) batch; levels are computed and written in large blocks."""
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] != self.channels:
-            raise ValueError(f"expected uint8 (n, {self.channels}, S, S) images, got {images.dtype} {images.shape}")
+    def add(self, images: np.ndarray | Levels) -> None:
+        """Queue a uint8 (n, C, S, S) batch, or its levels as :func:`lod_levels` returns them (computed
+        by a worker process); levels are computed and written in large blocks."""
+        top = images.get(self.resolution) if isinstance(images, dict) else images
+        if not isinstance(top, np.ndarray) or top.dtype != np.uint8 or top.ndim != 4 or top.shape[1] != self.channels:
+            got = f"{top.dtype} {top.shape}" if isinstance(top, np.ndarray) else f"levels {sorted(images)}"
+            raise ValueError(f"expected uint8 (n, {self.channels}, S, S) images or their levels, got {got}")
+        if isinstance(images, dict) and sorted(images) != level_resolutions(self.resolution):
+            raise ValueError(f"expected levels {level_resolutions(self.resolution)}, got {sorted(images)}")
         self._pending.append(images)
-        self._pending_count += len(images)
+        self._pending_count += len(top)
         if self._pending_count >= self._block:
             self.flush()
 
+    def _pending_parts(self) -> list[Levels]:
+        """The queued batches as levels: raw images reduced together, levels from workers as they came."""
+        parts = []
+        for computed, group in itertools.groupby(self._pending, key=lambda item: isinstance(item, dict)):
+            group = list(group)
+            parts += group if computed else [lod_levels(_stack(group), self.resolution)]
+        return parts
+
     def flush(self) -> None:
-        """Write every queued image and record the count, so that a resume continues after them."""
+        """Write every queued image and record the count, so that a resume continues after them.
+
+        Levels whose chunks hold one image are written part by part (each part is whole chunks, no
+        copy); smaller levels are stacked into one write per block, so that few chunks are written twice.
+        """
         if not self._pending:
             return
-        batch = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        parts = self._pending_parts()
         self._pending, self._pending_count = [], 0
-        start, stop = self.num_written, self.num_written + len(batch)
-        for r, level in lod_levels(batch, self.resolution).items():
+        start = self.num_written
+        stop = start + sum(len(part[self.resolution]) for part in parts)
+        for r in level_resolutions(self.resolution):
             dataset = self._levels[r]
             if dataset.shape[0] < stop:
                 dataset.resize(stop, axis=0)
-            dataset[start:stop] = level
+            if dataset.chunks[0] == 1:
+                offset = start
+                for part in parts:
+                    dataset[offset:offset + len(part[r])] = part[r]
+                    offset += len(part[r])
+            else:
+                dataset[start:stop] = _stack([part[r] for part in parts])
         self.num_written = stop
         self.file.attrs["images_written"] = stop
         self.file.flush()
         if self.progress:
-            self.progress(len(batch))
+            self.progress(stop - start)
 
     def set_labels(self, labels: np.ndarray) -> None:
         """Store one-hot float32 labels inside the file (the sidecar .npy is written on close)."""

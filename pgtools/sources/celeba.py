@@ -17,7 +17,7 @@ import numpy as np
 
 from pgtools.errors import PgtoolsError
 from pgtools.sources import Source
-from pgtools.sources.images import check_alike, decode_files, list_files, load_pixels, scan_headers
+from pgtools.sources.images import channels_first, check_alike, decode_files, list_files, load_pixels, scan_headers
 
 PNG_FOLDER = "img_align_celeba_png"
 JPG_FOLDER = "img_align_celeba"
@@ -32,7 +32,7 @@ def crop_image(path: Path, *, cx: int, cy: int, height: int, width: int) -> np.n
         raise PgtoolsError(f"{path}: decoded to shape {pixels.shape}, expected ({height}, {width}, 3) "
                            f"(did the file change?)")
     half = SIDE // 2
-    return pixels[cy - half:cy + half, cx - half:cx + half].transpose(2, 0, 1)
+    return channels_first(pixels[cy - half:cy + half, cx - half:cx + half])
 
 
 def _image_folder(folder: Path) -> tuple[Path, str]:
@@ -68,4 +68,4 @@ def open_celeba(folder: str | os.PathLike, *, cx: int = 89, cy: int = 121, worke
     attrs = {"source": str(folder.resolve()), "source_format": "celeba", "source_images": len(paths),
              "cx": cx, "cy": cy, "celeba_images": images.name}
     return Source(resolution=SIDE, channels=3, count=len(paths),
-                  batches=decode_files(paths, crop, image_bytes=3 * SIDE * SIDE, workers=workers), attrs=attrs)
+                  batches=decode_files(paths, crop, resolution=SIDE, image_bytes=3 * SIDE * SIDE, workers=workers), attrs=attrs)

@@ -25,7 +25,7 @@ from pgtools.errors import PgtoolsError
 from pgtools.pyramid import is_power_of_two
 from pgtools.sources import Source
 from pgtools.sources.images import (
-    ACCEPTED, check_alike, decode_files, list_images, load_pixels, scan_headers,
+    ACCEPTED, channels_first, check_alike, decode_files, list_images, load_pixels, scan_headers,
 )
 from pgtools.sources.transforms import TRANSFORMS
 
@@ -42,19 +42,15 @@ def _checked(pixels: np.ndarray, path: Path, channels: int, side: int | None = N
     return pixels
 
 
-def _channels_first(pixels: np.ndarray) -> np.ndarray:
-    return pixels[np.newaxis] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-
-
 def load_image(path: Path, *, side: int, channels: int) -> np.ndarray:
     """One image as uint8 (C, S, S), checked against the size its header promised."""
-    return _channels_first(_checked(load_pixels(path), path, channels, side))
+    return channels_first(_checked(load_pixels(path), path, channels, side))
 
 
 def transform_image(path: Path, *, resolution: int, transform: str, channels: int) -> np.ndarray:
     """One image made R x R by ``transform``, as uint8 (C, R, R)."""
     pixels = _checked(load_pixels(path), path, channels)
-    return _channels_first(TRANSFORMS[transform](pixels, resolution))
+    return channels_first(TRANSFORMS[transform](pixels, resolution))
 
 
 def _relative(paths: list[Path], folder: Path) -> list[str]:
@@ -100,7 +96,8 @@ def open_custom(
     if others:
         attrs.update(non_image_files=len(others), non_image_names=json.dumps(_relative(others, folder)))
     usable = [header.path for header in headers]
-    batches = decode_files(usable, load, image_bytes=first.channels * side * side, workers=workers, skipped=skipped)
+    batches = decode_files(usable, load, resolution=side, image_bytes=first.channels * side * side, workers=workers,
+                           skipped=skipped)
     return Source(resolution=side, channels=first.channels, count=None if skip_bad else len(usable),
                   batches=_recording(batches, skipped, attrs, folder), attrs=attrs)
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from pgtools.cli import celeba_hq as celeba_hq_cli
 from pgtools.cli import main
 from pgtools.pyramid import Pyramid, partial_path
+from pgtools.sources.celeba_hq import CelebAHQBuilder
 
 SAMPLE = Path(__file__).resolve().parents[2] / "deltas" / "sample"
 ROWS = 3  # the first rows of the sample: enough for batches, resume and a bad row, quick to build
@@ -69,7 +70,7 @@ def test_summary_line(tmp_path, deltas):
 
 def test_interrupted_run_resumes_to_the_same_file(tmp_path, deltas, reference, monkeypatch):
     monkeypatch.setattr(celeba_hq_cli, "BATCH", 1)
-    original = celeba_hq_cli.CelebAHQBuilder.batches
+    original = CelebAHQBuilder.batches
 
     def interrupted(self, start, size):
         for index, batch in enumerate(original(self, start, size)):
@@ -77,7 +78,7 @@ def test_interrupted_run_resumes_to_the_same_file(tmp_path, deltas, reference, m
                 raise KeyboardInterrupt
             yield batch
 
-    monkeypatch.setattr(celeba_hq_cli.CelebAHQBuilder, "batches", interrupted)
+    monkeypatch.setattr(CelebAHQBuilder, "batches", interrupted)
     output = tmp_path / "hq.h5"
     result = run("create_celeba_hq", output, SAMPLE / "celeba", deltas, "--workers", 0, "--num_threads", 0)
     assert result.exit_code == 1
@@ -86,7 +87,7 @@ def test_interrupted_run_resumes_to_the_same_file(tmp_path, deltas, reference, m
     assert not output.exists()
     with h5py.File(partial_path(output)) as partial:
         assert (partial.attrs["images_written"], partial.attrs["complete"]) == (2, False)
-    monkeypatch.setattr(celeba_hq_cli.CelebAHQBuilder, "batches", original)
+    monkeypatch.setattr(CelebAHQBuilder, "batches", original)
     result = run("create_celeba_hq", output, SAMPLE / "celeba", deltas, "--resume", "--workers", 0)
     assert result.exit_code == 0, result.output
     assert "Resuming after 2 images" in result.output

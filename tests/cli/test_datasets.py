@@ -19,7 +19,7 @@ from dataset_files import (  # noqa: E402
 import pgtools.cli.datasets as datasets  # noqa: E402
 from pgtools.cli import main  # noqa: E402
 from pgtools.pyramid import Pyramid, labels_path, lod_levels  # noqa: E402
-from pgtools.sources import Source  # noqa: E402
+from pgtools.sources import Source, custom  # noqa: E402
 
 
 def run(*args):
@@ -228,7 +228,7 @@ def test_interrupted_source_leaves_no_file(tmp_path, out, monkeypatch):
 
         return Source(resolution=8, channels=1, count=6, batches=batches(), attrs={"source": str(folder)})
 
-    monkeypatch.setattr(datasets, "open_custom", interrupted)
+    monkeypatch.setattr(custom, "open_custom", interrupted)  # the command imports it when it runs
     result = run("create_custom", out / "x.h5", tmp_path)
     assert result.exit_code == 1 and "Aborted!" in result.output
     assert seen == [".x.h5.partial"]

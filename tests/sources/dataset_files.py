@@ -13,6 +13,8 @@ import lmdb
 import numpy as np
 from PIL import Image
 
+from pgtools.pyramid import lod_levels
+
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 
 
@@ -140,3 +142,19 @@ def write_images(folder: Path, images: list[np.ndarray], names: list[str]) -> li
         Image.fromarray(image).save(folder / name, **options)
         paths.append(folder / name)
     return paths
+
+
+def collect(source) -> np.ndarray:
+    """Every image a source yields, stacked; for batches yielded as levels (computed in workers), the
+    top level after checking every level against lod_levels of it."""
+    tops = []
+    for batch in source.batches:
+        if isinstance(batch, dict):
+            expected = lod_levels(batch[source.resolution], source.resolution)
+            assert sorted(batch) == sorted(expected)
+            for r, level in expected.items():
+                np.testing.assert_array_equal(batch[r], level)
+            batch = batch[source.resolution]
+        tops.append(batch)
+    return np.concatenate(tops)
+

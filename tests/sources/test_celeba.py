@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from dataset_files import smooth_image, write_images
+from dataset_files import collect, smooth_image, write_images
 from PIL import Image
 
 from pgtools.errors import PgtoolsError
@@ -27,10 +27,6 @@ def make_celeba(folder, count, height=218, width=178, seed=0):
     rng = np.random.default_rng(seed)
     names = [f"{i + 1:06d}.png" for i in range(count)]
     return write_images(folder / "img_align_celeba_png", [smooth_image(rng, height, width) for _ in names], names)
-
-
-def collect(source) -> np.ndarray:
-    return np.concatenate(list(source.batches))
 
 
 @pytest.mark.parametrize("cx, cy", [(89, 121), (64, 64), (114, 154)])

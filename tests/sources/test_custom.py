@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from dataset_files import smooth_image, write_images
+from dataset_files import collect, smooth_image, write_images
 from PIL import Image
 
 from pgtools.errors import PgtoolsError
@@ -26,10 +26,6 @@ def reference_custom(folder, skip=()) -> np.ndarray:
         img = np.asarray(Image.open(name))
         out.append(img[np.newaxis] if img.ndim == 2 else img.transpose(2, 0, 1))
     return np.stack(out)
-
-
-def collect(source) -> np.ndarray:
-    return np.concatenate(list(source.batches))
 
 
 def make_folder(folder, count, side=16, channels=3, ext="png", seed=0):
@@ -58,8 +54,9 @@ def test_larger_batches_than_one_task(tmp_path):
     make_folder(tmp_path, 300, side=8)
     source = open_custom(tmp_path, workers=0)
     batches = list(source.batches)
-    assert [len(b) for b in batches] == [256, 44]
-    np.testing.assert_array_equal(np.concatenate(batches), reference_custom(tmp_path))
+    assert [len(b[8]) for b in batches] == [256, 44]
+    source.batches = iter(batches)
+    np.testing.assert_array_equal(collect(source), reference_custom(tmp_path))
 
 
 def test_missing_folder(tmp_path):
