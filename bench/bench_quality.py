@@ -69,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny budget and sets")
     args = parser.parse_args(argv)
     if args.quick:
-        args.total_kimg, args.phase_kimg, args.snapshots, args.eval_images = 0.4, 0.1, 2, 64
+        args.total_kimg, args.phase_kimg, args.snapshots, args.eval_images = 0.2, 0.05, 1, 64
     return args
 
 
