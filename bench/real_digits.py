@@ -53,7 +53,7 @@ def write_idx(folder: Path, digits: np.ndarray, labels: np.ndarray) -> None:
 def create_pyramid(idx_folder: Path, output: Path) -> None:
     """Run ``pgtools create_mnist OUTPUT IDX_FOLDER --export_labels`` (32x32, labels inside)."""
     command = [sys.executable, "-m", "pgtools.cli", "create_mnist", str(output), str(idx_folder),
-               "--export_labels", "--quiet", "--workers", "0"]
+               "--export_labels", "--quiet"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{' '.join(command[2:])} failed: {done.stderr.strip()}")
