@@ -36,7 +36,7 @@ from pgtools.models.data import RealImageFeed
 from pgtools.models.distributed import World, select_device
 from pgtools.models.loop import build_networks
 from pgtools.models.precision import set_tf32
-from pgtools.models.schedule import PAPER_MINIBATCH, Phase
+from pgtools.models.schedule import TF_1GPU_MINIBATCH, Phase
 from pgtools.models.step import Trainer
 
 VARIANTS = [dict(amp=amp, channels_last=cl) for amp in (False, True) for cl in (False, True)]
@@ -137,7 +137,7 @@ def data_parallel(dataset: Path, device: torch.device, sizes: dict, schedule: di
     if count < 2:
         return dict(ok=None, skipped=f"needs 2 or more CUDA GPUs, {count} visible")
     unit = 4 * count  # one minibatch-stddev group of 4 per GPU at least
-    minibatch = {r: max(m // unit, 1) * unit for r, m in PAPER_MINIBATCH.items() if r <= sizes["run_resolution"]}
+    minibatch = {r: max(m // unit, 1) * unit for r, m in TF_1GPU_MINIBATCH.items() if r <= sizes["run_resolution"]}
     command = _train_command(dataset, folder, "cuda", sizes, schedule)
     command[1:3] = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={count}", "-m", "pgtools.cli"]
     command += ["--minibatch", ",".join(f"{r}:{m}" for r, m in minibatch.items())]
