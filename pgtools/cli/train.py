@@ -108,7 +108,7 @@ def train(dataset: str | None, preset: str | None, minibatch: str | None, condit
       pgtools train --resume latest
     """
     from pgtools.models.config import resolve_config, resume_config
-    from pgtools.models.loop import Interrupted
+    from pgtools.models.interrupt import Interrupted
     from pgtools.models.loop import train as run_training
     from pgtools.models.rundir import latest_run
 

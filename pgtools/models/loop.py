@@ -14,10 +14,7 @@ run never rewrites the checkpoint it started from.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
-from contextlib import contextmanager
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -32,6 +29,7 @@ from pgtools.models import checkpoint as ckpt
 from pgtools.models.config import TrainConfig, validate
 from pgtools.models.data import RealImageFeed
 from pgtools.models.distributed import World, setup, shutdown
+from pgtools.models.interrupt import Interrupted, stop_requests
 from pgtools.models.networks import Discriminator, Generator
 from pgtools.models.plots import draw_curves
 from pgtools.models.precision import set_tf32
@@ -45,17 +43,6 @@ from pgtools.parallel import usable_cpus
 
 Report = Callable[[str], None]
 CURVES = "training_curves.png"
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class Interrupted(Exception):
-    """Training stopped by SIGINT or SIGTERM at a step boundary, after its checkpoint was saved."""
-
-    def __init__(self, signum: int, kimg: float, checkpoint: Path | None, run_dir: Path) -> None:
-        self.signum, self.kimg, self.checkpoint, self.run_dir = signum, kimg, checkpoint, run_dir
-        saved = (f"saved {checkpoint}; continue with pgtools train --resume {run_dir}" if checkpoint
-                 else "no checkpoint could be saved (the weights were not finite)")
-        super().__init__(f"interrupted by {signal.Signals(signum).name} at kimg {kimg:.3f}: {saved}")
 
 
 def network_kwargs(config: TrainConfig) -> dict[str, dict]:
@@ -219,6 +206,10 @@ class _Run:
             if tick_ended:
                 tick = Tick(self.nimg)  # started after the snapshots: their time is not training time
 
+    def request_stop(self, signum: int) -> None:
+        """Called by the signal handler: stop at the next step boundary (the first signal counts)."""
+        self.stop_signal = self.stop_signal or signum
+
     def _stop_requested(self) -> int:
         """The signal that asked to stop (0: none), agreed by every rank (the largest number)."""
         if self.world.world_size == 1:
@@ -324,26 +315,6 @@ class _Run:
             self.run.close()
 
 
-@contextmanager
-def _stop_requests(session: _Run):
-    """While training, SIGINT and SIGTERM only set ``session.stop_signal`` (a second Ctrl-C during the
-    checkpoint changes nothing); the previous handlers come back after. Not in other threads, where
-    Python cannot install handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def request(signum, frame) -> None:
-        session.stop_signal = session.stop_signal or signum
-
-    previous = {number: signal.signal(number, request) for number in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, signal.SIG_DFL if handler is None else handler)
-
-
 def _run_dir(config: TrainConfig, resume: Path | None, world: World) -> RunDir:
     """The run directory: ``resume`` or a new numbered one made by rank 0 (shared with the others)."""
     if resume is not None:
@@ -383,7 +354,7 @@ def train(
         session = _Run(config, world, report)
         start_note = session.initialize(Path(init)) if init is not None and checkpoint is None else None
         session.run = _run_dir(config, resume_dir, world)
-        with _stop_requests(session):
+        with stop_requests(session.request_stop):
             if checkpoint is not None:
                 session.restore(checkpoint)
             else:
