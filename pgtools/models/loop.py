@@ -37,7 +37,7 @@ from pgtools.models.schedule import Phase
 from pgtools.models.rundir import RunDir, create_run_dir
 from pgtools.models.snapshots import Judge
 from pgtools.models.step import Trainer, draw_inputs
-from pgtools.models.ticks import Tick, image_cost, status_line
+from pgtools.models.ticks import SpeedModel, Tick, image_cost, status_line
 from pgtools.models.warm_start import check_networks
 from pgtools.parallel import usable_cpus
 
@@ -103,7 +103,8 @@ class _Run:
                                   stream_workers=workers, device=world.device)
         self.notes = [note for note in (capped, self._unused_labels()) if note]
         self.judge = Judge(config, world.device) if world.is_main else None
-        self.cost = partial(image_cost, fmap_base=config.fmap_base, fmap_max=config.fmap_max)
+        self.speeds = SpeedModel(partial(image_cost, fmap_base=config.fmap_base, fmap_max=config.fmap_max),
+                                 config.minibatch)
         self.step = self.nimg = self.tick_number = 0
         self.elapsed = 0.0
         self.history: list[dict] = []
@@ -238,7 +239,7 @@ class _Run:
 
     def _end_tick(self, tick: Tick, phase: Phase) -> None:
         self.tick_number += 1
-        record = tick.close(nimg=self.nimg, schedule=self.schedule, cost=self.cost, phase=phase, world=self.world,
+        record = tick.close(nimg=self.nimg, schedule=self.schedule, speeds=self.speeds, phase=phase, world=self.world,
                             tick=self.tick_number, step=self.step, elapsed=self.elapsed)
         record["skipped_steps"] = self.trainer.skipped_steps
         if not self.trainer.weights_finite():

@@ -1,10 +1,11 @@
 """Per-tick statistics: averaging the step statistics (over ranks too), timing, memory, ETA, status line.
 
-The ETA prices every remaining part of the schedule with the speed measured in the last tick,
-scaled by :func:`image_cost` of that part's resolution over the current one: later resolutions
-cost more per image (the convolutions' multiply-adds grow with pixels × feature maps²). It is rough
-until the run reaches its final resolution (a small resolution's speed is partly fixed overhead, so
-it tends to overestimate) and is 0 once the run is done.
+The ETA prices every remaining part of the schedule with :class:`SpeedModel`: a resolution already
+trained at costs what its last tick measured; a later one costs a per-step overhead plus work that
+grows with :func:`image_cost` (the convolutions' multiply-adds: pixels × feature maps²), the two
+fitted through the two highest resolutions measured. With one resolution measured only the work
+term scales, which overestimates where fixed overhead dominates (tiny networks). It is 0 once the
+run is done.
 """
 
 from __future__ import annotations
@@ -55,15 +56,43 @@ def image_cost(resolution: int, *, fmap_base: int, fmap_max: int) -> float:
     return float(sum(r * r * features(r, fmap_base, fmap_max) ** 2 for r in blocks))
 
 
-def eta_seconds(schedule: Schedule, *, kimg: float, resolution: int, sec_per_kimg: float,
-                cost: Callable[[int], float]) -> float:
-    """Seconds left from ``kimg`` to the end of ``schedule`` when ``sec_per_kimg`` was measured at
-    ``resolution`` and a kimg at resolution r takes ``cost(r) / cost(resolution)`` times as long."""
+class SpeedModel:
+    """Seconds per kimg at each working resolution: measured where training has been; elsewhere
+    priced from the measurements as a per-step overhead plus work proportional to ``cost``."""
+
+    def __init__(self, cost: Callable[[int], float], minibatch: dict[int, int]) -> None:
+        self.cost = cost  # relative work per image at a resolution (image_cost)
+        self.minibatch = minibatch  # minibatch per resolution: steps per kimg = 1000 / minibatch
+        self.measured: dict[int, float] = {}  # resolution -> latest seconds per kimg
+
+    def measure(self, resolution: int, sec_per_kimg: float) -> None:
+        self.measured[resolution] = sec_per_kimg
+
+    def sec_per_kimg(self, resolution: int) -> float:
+        """Measured, else ``a · steps(r) + b · cost(r)`` through the two highest measured
+        resolutions (a, b >= 0), else the highest one scaled by cost alone."""
+        if resolution in self.measured:
+            return self.measured[resolution]
+        known = sorted(self.measured)
+        top = known[-1]
+        if len(known) > 1:
+            (s1, c1, t1), (s2, c2, t2) = [(1000 / self.minibatch[r], self.cost(r), self.measured[r])
+                                          for r in known[-2:]]
+            det = s1 * c2 - s2 * c1
+            if det:
+                a, b = (t1 * c2 - t2 * c1) / det, (s1 * t2 - s2 * t1) / det
+                if a >= 0 and b >= 0:
+                    return a * 1000 / self.minibatch[resolution] + b * self.cost(resolution)
+        return self.measured[top] * self.cost(resolution) / self.cost(top)
+
+
+def eta_seconds(schedule: Schedule, *, kimg: float, speeds: SpeedModel) -> float:
+    """Seconds left from ``kimg`` to the end of ``schedule`` at the speeds of ``speeds``."""
     seconds = 0.0
     for row in schedule.table():
         left = row["kimg_end"] - max(row["kimg_start"], kimg)
         if left > 0:
-            seconds += left * sec_per_kimg * cost(row["resolution"]) / cost(resolution)
+            seconds += left * speeds.sec_per_kimg(row["resolution"])
     return seconds
 
 
@@ -83,10 +112,10 @@ class Tick:
                 self.sums[name] += value
                 self.counts[name] += 1
 
-    def close(self, *, nimg: int, schedule: Schedule, cost: Callable[[int], float], phase: Phase, world: World,
+    def close(self, *, nimg: int, schedule: Schedule, speeds: SpeedModel, phase: Phase, world: World,
               tick: int, step: int, elapsed: float) -> dict:
-        """The tick's stats.jsonl record (identical on every rank: averages over all ranks); ``cost``
-        as in :func:`eta_seconds`."""
+        """The tick's stats.jsonl record (identical on every rank: averages over all ranks); its speed
+        goes into ``speeds``, which prices the ETA."""
         names = sorted(set(self.sums) | {"D/loss", "G/loss"})
         reduced = world.mean({**{f"sum:{n}": self.sums[n] for n in names},
                               **{f"count:{n}": self.counts[n] for n in names}})
@@ -95,8 +124,10 @@ class Tick:
         seconds = max(time.perf_counter() - self.start_time, 1e-9)
         images = nimg - self.start_nimg
         rate = images / seconds
-        eta = eta_seconds(schedule, kimg=nimg / 1000, resolution=phase.resolution, sec_per_kimg=1000 / rate,
-                          cost=cost) if rate else None
+        eta = None
+        if rate:
+            speeds.measure(phase.resolution, 1000 / rate)
+            eta = eta_seconds(schedule, kimg=nimg / 1000, speeds=speeds)
         return {
             "tick": tick, "kimg": round(nimg / 1000, 3), "step": step,
             "resolution": phase.resolution, "alpha": round(phase.alpha, 4), "lod": round(phase.lod, 4),
