@@ -108,7 +108,7 @@ def model_sampler(model: Model, resolution: int):
 
 
 def ema_beta(args: argparse.Namespace) -> float:
-    """G's moving-average decay per step for a half-life of ``--ema_halflife_kimg``."""
+    """The peer's moving-average decay per step: what pgtools' ``ema_kimg`` gives at this fixed minibatch."""
     return 0.5 ** (args.minibatch / (args.ema_halflife_kimg * 1000))
 
 
@@ -120,13 +120,13 @@ def train_pgtools(dataset: Path, args: argparse.Namespace, folder: Path) -> tupl
     """Train; returns the run's snapshots in order and the untrained generator as a model."""
     config = resolve_config(
         str(dataset), resolution=args.resolution, total_kimg=args.total_kimg, stabilize_kimg=args.phase_kimg,
-        transition_kimg=args.phase_kimg, lr=args.lr, ema_beta=ema_beta(args),
+        transition_kimg=args.phase_kimg, lr=args.lr, ema_kimg=args.ema_halflife_kimg,
         minibatch=str(args.minibatch), fmap_base=args.fmap_base, fmap_max=args.fmap_max,
         latent_dim=args.latent_dim, snapshot_kimg=args.total_kimg / args.snapshots,
         image_snapshot_kimg=args.total_kimg, tick_kimg=max(args.total_kimg / 20, 0.1), device="cpu",
         outdir=str(folder), cache_gb=1.0, data_workers=0)
     print(f"pgtools: {args.resolution}x{args.resolution}, {args.total_kimg:g} kimg ({args.phase_kimg:g} per "
-          f"phase), minibatch {args.minibatch}, lr {args.lr}, ema_beta {config.ema_beta:.4f}, "
+          f"phase), minibatch {args.minibatch}, lr {args.lr}, EMA half-life {config.ema_kimg:g} kimg, "
           f"fmap {args.fmap_base}/{args.fmap_max}, latent {args.latent_dim}", flush=True)
     G, D, G_ema = build_networks(config, torch.device("cpu"))
     print(f"  G {parameters(G)} parameters, D {parameters(D)}", flush=True)
